@@ -1,0 +1,189 @@
+// Fitting and fusion over batches of frames. Arguments are converted first; the work runs with the
+// GIL released and touches no Python object; results come back as a dict of numpy arrays that
+// faceflt.fitting wraps in typed dataclasses.
+#include "arrays.hpp"
+#include "faceflt/fitting/fit.hpp"
+#include "faceflt/fusion/fusion.hpp"
+
+#include <pybind11/stl.h>
+
+namespace faceflt::bindings {
+
+namespace {
+
+using fitting::FitOptions;
+using fitting::FrameFit;
+
+std::vector<std::array<int, 2>> sizes_from(const IntArray& a, py::ssize_t batch, const char* function) {
+    check_shape(a, {batch, 2}, function, "image_sizes", "; one (width, height) per frame");
+    std::vector<std::array<int, 2>> out(static_cast<std::size_t>(batch));
+    for (py::ssize_t b = 0; b < batch; ++b) out[static_cast<std::size_t>(b)] = {a.at(b, 0), a.at(b, 1)};
+    return out;
+}
+
+Eigen::VectorXf optional_vector(const std::optional<FloatArray>& a, const char* function, const char* argument) {
+    if (!a) return {};
+    check_shape(*a, {-1}, function, argument);
+    return Eigen::Map<const Eigen::VectorXf>(a->data(), a->shape(0));
+}
+
+py::dict frames_to_dict(const std::vector<FrameFit>& frames, const std::vector<std::array<int, 2>>& sizes, int num_shape,
+                        int num_expression, int num_landmarks) {
+    const auto b = static_cast<py::ssize_t>(frames.size());
+    auto ok = new_array<bool>({b});
+    auto shape = new_array<float>({b, num_shape});
+    auto expr = new_array<float>({b, num_expression});
+    auto rot = new_array<float>({b, 3, 3});
+    auto scale = new_array<float>({b});
+    auto trans = new_array<float>({b, 2});
+    auto ypr = new_array<float>({b, 3});
+    auto proj = new_array<float>({b, num_landmarks, 2});
+    auto used = new_array<int>({b});
+    auto size = new_array<int>({b, 2});
+    py::list errors;
+    for (py::ssize_t i = 0; i < b; ++i) {
+        const FrameFit& f = frames[static_cast<std::size_t>(i)];
+        ok.mutable_at(i) = f.ok;
+        Eigen::Map<Eigen::VectorXf>(shape.mutable_data(i), num_shape) = f.shape_coeffs;
+        Eigen::Map<Eigen::VectorXf>(expr.mutable_data(i), num_expression) = f.expression_coeffs;
+        Eigen::Map<Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rot.mutable_data(i)) = f.camera.rotation;
+        scale.mutable_at(i) = f.camera.scale;
+        trans.mutable_at(i, 0) = f.camera.tx;
+        trans.mutable_at(i, 1) = f.camera.ty;
+        Eigen::Map<Eigen::Vector3f>(ypr.mutable_data(i)) = f.yaw_pitch_roll;
+        Eigen::Map<core::Points2>(proj.mutable_data(i), num_landmarks, 2) = f.projected;
+        used.mutable_at(i) = f.num_landmarks_used;
+        size.mutable_at(i, 0) = sizes[static_cast<std::size_t>(i)][0];
+        size.mutable_at(i, 1) = sizes[static_cast<std::size_t>(i)][1];
+        errors.append(f.error);
+    }
+    py::dict d;
+    d["ok"] = ok;
+    d["errors"] = errors;
+    d["shape_coeffs"] = shape;
+    d["expression_coeffs"] = expr;
+    d["rotation"] = rot;
+    d["scale"] = scale;
+    d["translation"] = trans;
+    d["yaw_pitch_roll"] = ypr;
+    d["projected"] = proj;
+    d["num_landmarks_used"] = used;
+    d["image_size"] = size;
+    return d;
+}
+
+std::vector<core::Points2> landmarks_from(const model::FaceModel& model, const FloatArray& a, const char* function) {
+    check_shape(a, {-1, model.mapping.num_landmarks, 2}, function, "landmarks",
+                a.ndim() == 2 ? "; add a batch axis: landmarks[None]" : "");
+    return points_batch(a);
+}
+
+}  // namespace
+
+void bind_fitting(py::module_& m) {
+    py::class_<FitOptions>(m, "FitOptions")
+        .def(py::init<>())
+        .def_readwrite("num_iterations", &FitOptions::num_iterations)
+        .def_readwrite("lambda_identity", &FitOptions::lambda_identity)
+        .def_readwrite("lambda_expression", &FitOptions::lambda_expression)
+        .def_readwrite("num_shape_coefficients", &FitOptions::num_shape_coefficients)
+        .def_readwrite("fit_shape", &FitOptions::fit_shape)
+        .def_readwrite("fit_expression", &FitOptions::fit_expression)
+        .def_readwrite("use_contour", &FitOptions::use_contour)
+        .def_readwrite("use_occluding_edge", &FitOptions::use_occluding_edge)
+        .def_readwrite("contour_yaw_threshold", &FitOptions::contour_yaw_threshold)
+        .def_readwrite("edge_distance_threshold", &FitOptions::edge_distance_threshold)
+        .def_readwrite("min_landmarks", &FitOptions::min_landmarks);
+
+    m.def(
+        "fit_batch",
+        [](const model::FaceModel& model, const FloatArray& landmarks, const IntArray& image_sizes, const FitOptions& options,
+           const std::optional<FloatArray>& shape_start, const std::optional<FloatArray>& expression_start, bool sequential,
+           int num_threads) {
+            const auto lms = landmarks_from(model, landmarks, "fit_batch");
+            const auto sizes = sizes_from(image_sizes, landmarks.shape(0), "fit_batch");
+            const fitting::FitStart start{optional_vector(shape_start, "fit_batch", "shape_start"),
+                                          optional_vector(expression_start, "fit_batch", "expression_start")};
+            std::vector<FrameFit> frames;
+            {
+                py::gil_scoped_release release;
+                frames = fitting::fit_batch(model, lms, sizes, options, start, sequential, num_threads);
+            }
+            return frames_to_dict(frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
+                                  model.mapping.num_landmarks);
+        },
+        py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"), py::arg("shape_start") = py::none(),
+        py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0);
+
+    m.def(
+        "fit_identity",
+        [](const model::FaceModel& model, const FloatArray& landmarks, const IntArray& image_sizes, const FitOptions& options) {
+            const auto lms = landmarks_from(model, landmarks, "fit_identity");
+            const auto sizes = sizes_from(image_sizes, landmarks.shape(0), "fit_identity");
+            fitting::JointFit joint;
+            {
+                py::gil_scoped_release release;
+                joint = fitting::fit_identity(model, lms, sizes, options);
+            }
+            return frames_to_dict(joint.frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
+                                  model.mapping.num_landmarks);
+        },
+        py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"));
+
+    m.def(
+        "fuse",
+        [](const model::FaceModel& model, const FloatArray& reference_shape, const FloatArray& expression_coeffs,
+           const FloatArray& rotation, const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes,
+           const std::optional<FloatArray>& guides, bool keep_mesh) {
+            const char* fn = "fuse";
+            check_shape(reference_shape, {model.shape.num_components()}, fn, "reference_shape");
+            const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
+            check_shape(expression_coeffs, {b, model.expression.num_coefficients()}, fn, "expression_coeffs");
+            check_shape(rotation, {b, 3, 3}, fn, "rotation");
+            check_shape(scale, {b}, fn, "scale");
+            check_shape(translation, {b, 2}, fn, "translation");
+            const auto sizes = sizes_from(image_sizes, b, fn);
+            std::vector<core::Points2> guide_points;
+            if (guides) {
+                check_shape(*guides, {b, model.mapping.num_landmarks, 2}, fn, "guides");
+                guide_points = points_batch(*guides);
+            }
+            std::vector<FrameFit> frames(static_cast<std::size_t>(b));
+            for (py::ssize_t i = 0; i < b; ++i) {
+                FrameFit& f = frames[static_cast<std::size_t>(i)];
+                f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
+                f.camera.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
+                f.camera.scale = scale.at(i);
+                f.camera.tx = translation.at(i, 0);
+                f.camera.ty = translation.at(i, 1);
+                f.camera.image_height = static_cast<float>(sizes[static_cast<std::size_t>(i)][1]);
+                f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale);
+            }
+            const Eigen::VectorXf ref = Eigen::Map<const Eigen::VectorXf>(reference_shape.data(), reference_shape.shape(0));
+            std::vector<fusion::FusedFrame> fused;
+            {
+                py::gil_scoped_release release;
+                fused = fusion::fuse(model, ref, frames, guide_points, keep_mesh);
+            }
+            const auto k = static_cast<py::ssize_t>(model.mapping.num_landmarks);
+            auto lms = new_array<float>({b, k, 2});
+            for (py::ssize_t i = 0; i < b; ++i) Eigen::Map<core::Points2>(lms.mutable_data(i), k, 2) = fused[static_cast<std::size_t>(i)].landmarks;
+            py::dict d;
+            d["landmarks"] = lms;
+            if (keep_mesh) {
+                const auto n = static_cast<py::ssize_t>(model.num_vertices());
+                auto meshes = new_array<float>({b, n, 3});
+                std::fill(meshes.mutable_data(), meshes.mutable_data() + meshes.size(), std::numeric_limits<float>::quiet_NaN());
+                for (py::ssize_t i = 0; i < b; ++i) {
+                    const auto& mesh = fused[static_cast<std::size_t>(i)].mesh;
+                    if (mesh.rows() == n) Eigen::Map<core::Vertices>(meshes.mutable_data(i), n, 3) = mesh;
+                }
+                d["meshes"] = meshes;
+            }
+            return d;
+        },
+        py::arg("model"), py::arg("reference_shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
+        py::arg("translation"), py::arg("image_sizes"), py::arg("guides") = py::none(), py::arg("keep_mesh") = false);
+}
+
+}  // namespace faceflt::bindings

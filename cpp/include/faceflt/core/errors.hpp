@@ -1,0 +1,23 @@
+// Exception types of the compiled core. The bindings translate each into the Python class of the
+// same name in faceflt.errors, so callers catch faceflt.errors.ModelFormatError, never a crash.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace faceflt::core {
+
+// A model file is missing, truncated, corrupted or of an unsupported version.
+// The message names the file, the field and what was expected.
+class ModelFormatError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Fitting cannot proceed, e.g. too few valid landmarks remain after dropping NaN / low-confidence ones.
+class FitError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace faceflt::core

@@ -1,0 +1,33 @@
+#include "faceflt/fusion/fusion.hpp"
+
+#include "faceflt/fusion/projection.hpp"
+
+#include <limits>
+#include <stdexcept>
+
+namespace faceflt::fusion {
+
+std::vector<FusedFrame> fuse(const model::FaceModel& model, const Eigen::VectorXf& reference_shape,
+                             const std::vector<fitting::FrameFit>& driving, const std::vector<core::Points2>& guides,
+                             bool keep_mesh) {
+    if (!guides.empty() && guides.size() != driving.size()) {
+        throw std::invalid_argument("fuse: got " + std::to_string(guides.size()) + " guide landmark sets for " +
+                                    std::to_string(driving.size()) + " driving frames");
+    }
+    if (!reference_shape.allFinite()) throw std::invalid_argument("fuse: the reference shape coefficients hold NaN");
+    std::vector<FusedFrame> out(driving.size());
+    const core::Points2 no_guide(0, 2);
+    for (std::size_t i = 0; i < driving.size(); ++i) {
+        const auto& d = driving[i];
+        if (!d.ok) {
+            out[i].landmarks = core::Points2::Constant(model.mapping.num_landmarks, 2, std::numeric_limits<float>::quiet_NaN());
+            continue;
+        }
+        core::Vertices mesh = model::build_mesh(model, reference_shape, d.expression_coeffs);
+        out[i].landmarks = project_landmarks(model, mesh, d.camera, guides.empty() ? no_guide : guides[i]);
+        if (keep_mesh) out[i].mesh = std::move(mesh);
+    }
+    return out;
+}
+
+}  // namespace faceflt::fusion

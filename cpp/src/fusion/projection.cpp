@@ -1,0 +1,73 @@
+#include "faceflt/fusion/projection.hpp"
+
+#include "faceflt/fitting/contour.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace faceflt::fusion {
+
+namespace {
+
+// The guide's jaw landmarks of one side matched to the nearest of the candidate vertices.
+void place_side(core::Points2& out, const std::vector<int>& landmark_ids, const std::vector<int>& contour,
+                const std::vector<int>& silhouette, const core::Points2& projected, const core::Points2& guide) {
+    const auto n = static_cast<int>(landmark_ids.size());
+    for (int k = 0; k < n; ++k) {
+        const int lm = landmark_ids[static_cast<std::size_t>(k)];
+        const bool guided = lm < guide.rows() && std::isfinite(guide(lm, 0)) && std::isfinite(guide(lm, 1));
+        if (!guided) {
+            const int at = n > 1 ? static_cast<int>(std::lround(double(k) * double(contour.size() - 1) / double(n - 1))) : 0;
+            out.row(lm) = projected.row(contour[static_cast<std::size_t>(at)]);
+            continue;
+        }
+        float best = std::numeric_limits<float>::infinity();
+        int best_v = contour.front();
+        auto consider = [&](int v) {
+            const float d = (projected.row(v) - guide.row(lm)).squaredNorm();
+            if (d < best) {
+                best = d;
+                best_v = v;
+            }
+        };
+        for (int v : contour) consider(v);
+        for (int v : silhouette) consider(v);
+        out.row(lm) = projected.row(best_v);
+    }
+}
+
+}  // namespace
+
+core::Points2 project_landmarks(const model::FaceModel& model, const core::Vertices& mesh, const fitting::Camera& camera,
+                                const core::Points2& guide) {
+    const core::Points2 projected = camera.project(mesh);
+    core::Points2 out(model.mapping.num_landmarks, 2);
+    out.setConstant(std::numeric_limits<float>::quiet_NaN());
+    for (int lm = 0; lm < model.mapping.num_landmarks; ++lm) {
+        const int v = model.landmark_vertices[static_cast<std::size_t>(lm)];
+        if (v >= 0) out.row(lm) = projected.row(v);
+    }
+    // A silhouette vertex can only win for a guide point if it is nearer than that side's best
+    // model-contour vertex, so only those are tested for visibility.
+    core::Points2 near(0, 2);
+    std::vector<float> radius;
+    auto add_side = [&](const std::vector<int>& landmark_ids, const std::vector<int>& contour) {
+        for (int lm : landmark_ids) {
+            if (lm >= guide.rows() || !std::isfinite(guide(lm, 0)) || !std::isfinite(guide(lm, 1))) continue;
+            float best = std::numeric_limits<float>::infinity();
+            for (int v : contour) best = std::min(best, (projected.row(v) - guide.row(lm)).squaredNorm());
+            near.conservativeResize(near.rows() + 1, 2);
+            near.row(near.rows() - 1) = guide.row(lm);
+            radius.push_back(std::sqrt(best));
+        }
+    };
+    add_side(model.mapping.right_contour_landmarks, model.contour.right);
+    add_side(model.mapping.left_contour_landmarks, model.contour.left);
+    const auto silhouette = fitting::visible_silhouette_vertices(model, mesh, camera, near, radius);
+    place_side(out, model.mapping.right_contour_landmarks, model.contour.right, silhouette, projected, guide);
+    place_side(out, model.mapping.left_contour_landmarks, model.contour.left, silhouette, projected, guide);
+    return out;
+}
+
+}  // namespace faceflt::fusion

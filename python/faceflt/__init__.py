@@ -1,0 +1,37 @@
+"""faceflt: Facial Landmarks Transformation.
+
+Fit the Surrey Face Model to a reference picture and to each driving frame, keep the reference's
+identity with the driver's expression and head pose, and turn that face back into 2D landmarks.
+
+    >>> import faceflt
+    >>> model = faceflt.load_model()            # or load_model("path/to/sfm"); see faceflt.model
+    >>> ref = faceflt.fit(model, ref_landmarks, image_size=(W, H))
+    >>> drv = faceflt.fit(model, video_landmarks, image_size=(W, H), sequential=True)
+    >>> flt = faceflt.fuse(model, ref, drv, guides=video_landmarks).landmarks   # (B, 68, 2)
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import errors
+from .fitting import FitOptions, FitResult, FusedResult, fit, fit_identity, fuse
+from .model import FaceModel, download_model, find_model_dir, load_model
+
+try:
+    __version__ = version("faceflt")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = [
+    "FaceModel",
+    "FitOptions",
+    "FitResult",
+    "FusedResult",
+    "__version__",
+    "download_model",
+    "errors",
+    "find_model_dir",
+    "fit",
+    "fit_identity",
+    "fuse",
+    "load_model",
+]

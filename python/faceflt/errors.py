@@ -1,0 +1,28 @@
+"""Exceptions raised by faceflt. C++ errors of the compiled core arrive as these classes."""
+
+from __future__ import annotations
+
+__all__ = ["FacefltError", "ModelFormatError", "ModelNotFoundError", "FitError", "DownloadError"]
+
+
+class FacefltError(Exception):
+    """Base class of every faceflt error."""
+
+
+class ModelFormatError(FacefltError, ValueError):
+    """A model file is missing, truncated, corrupted or of an unsupported version.
+
+    The message names the file, the field and what was expected.
+    """
+
+
+class ModelNotFoundError(FacefltError, FileNotFoundError):
+    """No model directory was given, found in ``FACEFLT_MODEL_DIR``, or in the user cache."""
+
+
+class FitError(FacefltError, RuntimeError):
+    """A fit could not be made, e.g. too few usable landmarks in a frame."""
+
+
+class DownloadError(FacefltError, RuntimeError):
+    """Downloading the model failed or a file did not match its pinned sha256."""

@@ -1,0 +1,250 @@
+"""Fitting the face model to 2D landmarks, and the FLT fusion of two fits.
+
+All arrays are numpy, float32, C order. Landmarks are iBUG-68 points in pixels, origin at the
+top-left corner of the image, y pointing down; NaN marks a missing point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+
+from . import _core
+from .errors import FitError
+from .model import FaceModel
+
+__all__ = ["FitOptions", "FitResult", "FusedResult", "fit", "fit_identity", "fuse"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit. The defaults are eos's ``fit_shape_and_pose`` defaults (eos-py 1.5)."""
+
+    num_iterations: int = 5
+    """Rounds of correspondences, camera, shape and expression. 1-5 suffice with a warm start."""
+    lambda_identity: float = 30.0
+    """Weight of the shape prior; larger keeps the shape nearer the mean face."""
+    lambda_expression: float = 30.0
+    """Weight of the expression prior, for PCA expression models only (blendshapes use NNLS)."""
+    num_shape_coefficients: int | None = None
+    """Fit only the first n shape coefficients; ``None``: all."""
+    fit_expression: bool = True
+    use_contour: bool = True
+    """Match the jaw landmarks to the model's contour line (chosen by yaw)."""
+    use_occluding_edge: bool = True
+    """Match the jaw landmarks of the side turned away to the mesh's visible silhouette."""
+    contour_yaw_threshold: float = 7.5
+    """Degrees: within +-threshold both contours are used."""
+    edge_distance_threshold: float = 180.0
+    """Occluding-edge pairs are kept if squared distance <= threshold * camera scale (pixels^2)."""
+    min_landmarks: int = 6
+    """Fewer usable non-contour landmarks make a frame fail."""
+    landmark_scheme: Literal["ibug68"] = "ibug68"
+    """The 2D landmark scheme; the model's mapping file defines it (iBUG 68 for the SFM)."""
+
+    def _to_core(self, fit_shape: bool) -> _core.FitOptions:
+        if self.landmark_scheme != "ibug68":
+            raise ValueError(f"landmark_scheme must be 'ibug68', got {self.landmark_scheme!r}")
+        if self.num_iterations < 0:
+            raise ValueError(f"num_iterations must be >= 0, got {self.num_iterations}")
+        o = _core.FitOptions()
+        for name, value in asdict(self).items():
+            if name == "landmark_scheme":
+                continue
+            if name == "num_shape_coefficients":
+                value = -1 if value is None else value
+            setattr(o, name, value)
+        o.fit_shape = fit_shape
+        return o
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Fits of B frames. A frame that could not be fitted has ``ok[i] == False`` and NaN values."""
+
+    shape_coeffs: np.ndarray
+    """float32 (B, m): identity coefficients, ~N(0, 1) (m = 63 for the SFM)."""
+    expression_coeffs: np.ndarray
+    """float32 (B, K): blendshape weights >= 0 (K = 6: anger, disgust, fear, happiness, sadness, surprise)."""
+    rotation: np.ndarray
+    """float32 (B, 3, 3): model-to-camera rotation."""
+    scale: np.ndarray
+    """float32 (B,): pixels per model unit (mm)."""
+    translation: np.ndarray
+    """float32 (B, 2): (tx, ty) in model units; u = s (r1.X + tx), v = H - s (r2.X + ty)."""
+    yaw_pitch_roll: np.ndarray
+    """float32 (B, 3): degrees, eos's convention (R = Ry(yaw) Rx(pitch) Rz(roll))."""
+    projected: np.ndarray
+    """float32 (B, 68, 2): pixels; the fitted face's landmarks under the fitted camera."""
+    image_size: np.ndarray
+    """int32 (B, 2): (width, height) in pixels."""
+    ok: np.ndarray
+    """bool (B,): whether each frame was fitted."""
+    num_landmarks_used: np.ndarray
+    """int32 (B,): usable (non-contour, non-NaN) landmarks per frame."""
+    errors: tuple[str, ...] = field(default=())
+    """Per frame: why it failed, or ''."""
+    vertices: np.ndarray | None = None
+    """float32 (B, N, 3), model units: the fitted meshes, when asked for (``return_mesh=True``)."""
+
+    def __len__(self) -> int:
+        return int(self.ok.shape[0])
+
+    @classmethod
+    def _from_core(cls, d: dict, vertices: np.ndarray | None = None) -> "FitResult":
+        return cls(
+            shape_coeffs=d["shape_coeffs"],
+            expression_coeffs=d["expression_coeffs"],
+            rotation=d["rotation"],
+            scale=d["scale"],
+            translation=d["translation"],
+            yaw_pitch_roll=d["yaw_pitch_roll"],
+            projected=d["projected"],
+            image_size=d["image_size"],
+            ok=d["ok"],
+            num_landmarks_used=d["num_landmarks_used"],
+            errors=tuple(d["errors"]),
+            vertices=vertices,
+        )
+
+
+@dataclass(frozen=True)
+class FusedResult:
+    """The FLT face of each driving frame: reference identity, driving expression and camera."""
+
+    landmarks: np.ndarray
+    """float32 (B, 68, 2): pixels in the driving frame; NaN where the driving frame had no fit."""
+    vertices: np.ndarray | None = None
+    """float32 (B, N, 3): the fused meshes (model units), when asked for."""
+
+
+def _landmarks(landmarks: np.ndarray, confidences: np.ndarray | None, min_confidence: float, fn: str) -> np.ndarray:
+    lms = np.asarray(landmarks, dtype=np.float32)
+    if lms.ndim == 2:
+        lms = lms[None]
+    if lms.ndim != 3 or lms.shape[2] != 2:
+        raise ValueError(f"{fn}(): landmarks must have shape (68, 2) or (B, 68, 2), got {np.shape(landmarks)}")
+    if confidences is not None:
+        conf = np.asarray(confidences, dtype=np.float32)
+        if conf.ndim == 1:
+            conf = conf[None]
+        if conf.shape != lms.shape[:2]:
+            raise ValueError(f"{fn}(): confidences must have shape {lms.shape[:2]}, got {np.shape(confidences)}")
+        lms = np.where((conf >= min_confidence)[..., None], lms, np.float32(np.nan))
+    return np.ascontiguousarray(lms)
+
+
+def _sizes(image_size: Sequence[int] | np.ndarray, batch: int, fn: str) -> np.ndarray:
+    sizes = np.asarray(image_size, dtype=np.int32)
+    if sizes.shape == (2,):
+        sizes = np.broadcast_to(sizes, (batch, 2))
+    if sizes.shape != (batch, 2):
+        raise ValueError(f"{fn}(): image_size must be (width, height) or shape ({batch}, 2), got {np.shape(image_size)}")
+    if (sizes <= 0).any():
+        raise ValueError(f"{fn}(): image sizes must be positive, got {sizes.min()}")
+    return np.ascontiguousarray(sizes)
+
+
+def _check_failures(result: FitResult, on_failure: str) -> FitResult:
+    if on_failure not in ("raise", "nan"):
+        raise ValueError(f"on_failure must be 'raise' or 'nan', got {on_failure!r}")
+    if on_failure == "raise" and not result.ok.all():
+        bad = np.flatnonzero(~result.ok)
+        detail = "; ".join(f"frame {i}: {result.errors[i]}" for i in bad[:5])
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise FitError(f"{len(bad)} of {len(result)} frames could not be fitted: {detail}{more}. "
+                       "Pass on_failure='nan' to get NaN rows for them instead.")
+    return result
+
+
+def fit(
+    model: FaceModel,
+    landmarks: np.ndarray,
+    image_size: Sequence[int] | np.ndarray,
+    options: FitOptions = FitOptions(),
+    *,
+    confidences: np.ndarray | None = None,
+    min_confidence: float = 0.0,
+    shape_coeffs: np.ndarray | None = None,
+    expression_start: np.ndarray | None = None,
+    sequential: bool = False,
+    num_threads: int = 0,
+    return_mesh: bool = False,
+    on_failure: Literal["raise", "nan"] = "raise",
+) -> FitResult:
+    """Fits shape, expression and camera to each frame's landmarks (eos's ``fit_shape_and_pose``).
+
+    Args:
+        model: from :func:`faceflt.load_model`.
+        landmarks: float (68, 2) or (B, 68, 2), pixels, iBUG order; NaN where missing.
+        image_size: (width, height) of every frame, or (B, 2).
+        options: see :class:`FitOptions`.
+        confidences: optional (B, 68) detector scores; points below ``min_confidence`` count as missing.
+        shape_coeffs: (m,) a fixed identity: only camera and expression are fitted (driving frames).
+        expression_start: (K,) warm start for the expression.
+        sequential: frames are a video: each starts from the previous frame's result.
+        num_threads: threads for independent frames (0: all cores); the GIL is released.
+        return_mesh: also return the fitted meshes (``FitResult.vertices``).
+        on_failure: ``'raise'`` a :class:`FitError` if any frame fails, or give it ``'nan'`` values.
+    """
+    lms = _landmarks(landmarks, confidences, min_confidence, "fit")
+    sizes = _sizes(image_size, lms.shape[0], "fit")
+    fixed = shape_coeffs is not None
+    d = _core.fit_batch(
+        model, lms, sizes, options._to_core(fit_shape=not fixed),
+        shape_start=None if shape_coeffs is None else np.asarray(shape_coeffs, np.float32).reshape(-1),
+        expression_start=None if expression_start is None else np.asarray(expression_start, np.float32).reshape(-1),
+        sequential=sequential, num_threads=num_threads,
+    )
+    vertices = _core.build_meshes(model, d["shape_coeffs"], d["expression_coeffs"]) if return_mesh else None
+    return _check_failures(FitResult._from_core(d, vertices), on_failure)
+
+
+def fit_identity(
+    model: FaceModel,
+    landmarks: np.ndarray,
+    image_size: Sequence[int] | np.ndarray,
+    options: FitOptions = FitOptions(),
+    *,
+    confidences: np.ndarray | None = None,
+    min_confidence: float = 0.0,
+    return_mesh: bool = False,
+) -> FitResult:
+    """Fits one shared identity to several pictures of the same person (per-picture camera and expression).
+
+    Every row of the result's ``shape_coeffs`` holds the shared identity. Raises :class:`FitError`
+    if a picture has too few usable landmarks (a reference must be good).
+    """
+    lms = _landmarks(landmarks, confidences, min_confidence, "fit_identity")
+    sizes = _sizes(image_size, lms.shape[0], "fit_identity")
+    d = _core.fit_identity(model, lms, sizes, options._to_core(fit_shape=True))
+    vertices = _core.build_meshes(model, d["shape_coeffs"], d["expression_coeffs"]) if return_mesh else None
+    return FitResult._from_core(d, vertices)
+
+
+def fuse(
+    model: FaceModel,
+    reference: FitResult | np.ndarray,
+    driving: FitResult,
+    guides: np.ndarray | None = None,
+    *,
+    return_mesh: bool = False,
+) -> FusedResult:
+    """The FLT landmarks: the reference's identity with each driving frame's expression and camera.
+
+    Args:
+        reference: a fit of the reference picture(s) (its first row's identity is used) or (m,) shape coefficients.
+        driving: fits of the driving frames (e.g. ``fit(..., shape_coeffs=...)`` or a free fit).
+        guides: (B, 68, 2) the driving frames' detected landmarks; the jaw line follows the posed
+            face's silhouette nearest to them. ``None``: the driving fit's own projected landmarks.
+        return_mesh: also return the fused meshes.
+    """
+    ref = reference.shape_coeffs[0] if isinstance(reference, FitResult) else np.asarray(reference, np.float32)
+    g = driving.projected if guides is None else _landmarks(guides, None, 0.0, "fuse")
+    d = _core.fuse(
+        model, np.ascontiguousarray(ref, np.float32), driving.expression_coeffs, driving.rotation, driving.scale,
+        driving.translation, driving.image_size, guides=g, keep_mesh=return_mesh,
+    )
+    return FusedResult(landmarks=d["landmarks"], vertices=d.get("meshes"))
