@@ -1,0 +1,65 @@
+"""`faceflt model download` from a local mirror (offline), sha256 checks, and the command line."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import faceflt
+from faceflt.cli import main
+from faceflt.errors import DownloadError
+from faceflt.model import MODEL_FILES
+
+
+@pytest.fixture()
+def mirror(tmp_path, model_dir):
+    m = tmp_path / "mirror"
+    m.mkdir()
+    for f in MODEL_FILES:
+        shutil.copy(model_dir / f.name, m / f.name)
+    return m
+
+
+def test_download_from_a_local_mirror(tmp_path, mirror):
+    dest = faceflt.download_model(tmp_path / "cache", base_url=mirror.as_uri() + "/", progress=None)
+    assert sorted(p.name for p in dest.iterdir()) == sorted(f.name for f in MODEL_FILES)
+    assert faceflt.load_model(dest).num_vertices == 3448
+
+
+def test_a_bad_checksum_installs_nothing(tmp_path, mirror):
+    (mirror / "sfm_model_contours.json").write_text('{"model_contour": {}}')
+    dest = tmp_path / "cache"
+    with pytest.raises(DownloadError, match="sfm_model_contours.json: sha256 .* does not match"):
+        faceflt.download_model(dest, base_url=mirror.as_uri(), progress=None)
+    assert not (dest / "sfm_model_contours.json").exists()
+    assert [p.name for p in dest.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+
+
+def test_an_unreachable_mirror_says_so(tmp_path):
+    with pytest.raises(DownloadError, match="could not download"):
+        faceflt.download_model(tmp_path, base_url=(tmp_path / "nowhere").as_uri(), progress=None)
+
+
+def test_cli_download_and_info(tmp_path, mirror, capsys, monkeypatch):
+    assert main(["model", "download", "--dest", str(tmp_path / "m"), "--url", mirror.as_uri()]) == 0
+    monkeypatch.setenv("FACEFLT_MODEL_DIR", str(tmp_path / "m"))
+    assert main(["model", "info"]) == 0
+    out = capsys.readouterr().out
+    assert "vertices: 3448" in out and "anger, disgust" in out
+
+
+def test_cli_reports_a_missing_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FACEFLT_MODEL_DIR", str(tmp_path))
+    assert main(["model", "info"]) == 1
+    assert "faceflt model download" in capsys.readouterr().err
+
+
+def test_cli_help_is_installed():
+    done = subprocess.run([sys.executable, "-m", "faceflt.cli", "model", "download", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0
+    text = re.sub(r"-\s+", "-", done.stdout)  # undo argparse's line wrapping after hyphens
+    assert "sha256" in text and "non-commercial" in text

