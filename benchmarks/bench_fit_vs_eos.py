@@ -18,30 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import MODEL_DIR, image_size, pts_files, read_pts  # noqa: E402
+from eos_oracle import make_eos_fitter  # noqa: E402
 
 import faceflt  # noqa: E402
-
-
-def eos_fitter(eos, d: str):
-    m = eos.morphablemodel.load_model(d + "sfm_shape_3448.bin")
-    bs = eos.morphablemodel.load_blendshapes(d + "expression_blendshapes_3448.bin")
-    mm = eos.morphablemodel.MorphableModel(m.get_shape_model(), bs, color_model=eos.morphablemodel.PcaModel(),
-                                           vertex_definitions=None, texture_coordinates=m.get_texture_coordinates())
-    mapper = eos.core.LandmarkMapper(d + "ibug_to_sfm.txt")
-    topo = eos.morphablemodel.load_edge_topology(d + "sfm_3448_edge_topology.json")
-    cl = eos.fitting.ContourLandmarks.load(d + "ibug_to_sfm.txt")
-    mc = eos.fitting.ModelContour.load(d + "sfm_model_contours.json")
-    mapped = [i for i in range(68) if mapper.convert(str(i + 1)) is not None]
-    ids = [int(mapper.convert(str(i + 1))) for i in mapped]
-
-    def fit(points, w, h):
-        lms = [eos.core.Landmark(str(i + 1), [float(x), float(y)]) for i, (x, y) in enumerate(points)]
-        mesh, pose, _, _ = eos.fitting.fit_shape_and_pose(mm, lms, mapper, w, h, topo, cl, mc)
-        v = np.c_[np.asarray(mesh.vertices), np.ones(len(mesh.vertices))] @ np.asarray(pose.get_modelview()).T
-        v = v @ np.asarray(pose.get_projection()).T
-        return np.c_[(v[:, 0] + 1) * w / 2, h - (v[:, 1] + 1) * h / 2][ids]
-
-    return fit, np.array(mapped)
 
 
 def main() -> None:
@@ -54,11 +33,12 @@ def main() -> None:
     if not sets:
         sys.exit(f"no .pts ground truths found under {MODEL_DIR.parents[1] / 'data'}")
     model = faceflt.load_model(MODEL_DIR)
-    fit_eos, mapped = eos_fitter(eos, str(MODEL_DIR) + "/")
+    fit_eos = make_eos_fitter(eos, MODEL_DIR)
+    mapped = fit_eos.mapped
 
     work = sets * args.repeat
     t = time.perf_counter()
-    eos_proj = [fit_eos(p, w, h) for p, (w, h) in work]
+    eos_proj = [fit_eos(p, w, h)["projected"] for p, (w, h) in work]
     eos_s = time.perf_counter() - t
 
     t = time.perf_counter()

@@ -8,35 +8,12 @@ import pytest
 
 import faceflt
 from conftest import MODEL_DIR, image_size, pts_files, read_pts
+from eos_oracle import make_eos_fitter
 
 
 @pytest.fixture(scope="module")
 def eos_fitter(eos, model_dir):
-    d = str(model_dir) + "/"
-    m = eos.morphablemodel.load_model(d + "sfm_shape_3448.bin")
-    blendshapes = eos.morphablemodel.load_blendshapes(d + "expression_blendshapes_3448.bin")
-    mm = eos.morphablemodel.MorphableModel(m.get_shape_model(), blendshapes, color_model=eos.morphablemodel.PcaModel(),
-                                           vertex_definitions=None, texture_coordinates=m.get_texture_coordinates())
-    mapper = eos.core.LandmarkMapper(d + "ibug_to_sfm.txt")
-    topology = eos.morphablemodel.load_edge_topology(d + "sfm_3448_edge_topology.json")
-    contour_landmarks = eos.fitting.ContourLandmarks.load(d + "ibug_to_sfm.txt")
-    model_contour = eos.fitting.ModelContour.load(d + "sfm_model_contours.json")
-    mapped = [i for i in range(68) if mapper.convert(str(i + 1)) is not None]
-    vertex_ids = [int(mapper.convert(str(i + 1))) for i in mapped]
-
-    def fit(points: np.ndarray, width: int, height: int):
-        lms = [eos.core.Landmark(str(i + 1), [float(x), float(y)]) for i, (x, y) in enumerate(points)]
-        mesh, pose, shape, expression = eos.fitting.fit_shape_and_pose(
-            mm, lms, mapper, width, height, topology, contour_landmarks, model_contour)
-        # eos's own projection: modelview, orthographic projection, then the OpenCV viewport.
-        v = np.c_[np.asarray(mesh.vertices), np.ones(len(mesh.vertices))] @ np.asarray(pose.get_modelview()).T
-        v = v @ np.asarray(pose.get_projection()).T
-        projected = np.c_[(v[:, 0] + 1) * width / 2, height - (v[:, 1] + 1) * height / 2][vertex_ids]
-        return dict(ypr=np.asarray(pose.get_yaw_pitch_roll()), shape=np.asarray(shape), expression=np.asarray(expression),
-                    projected=projected)
-
-    fit.mapped = np.array(mapped)
-    return fit
+    return make_eos_fitter(eos, model_dir)
 
 
 CASES = [pytest.param(p, id=p.stem) for p in pts_files()] or [pytest.param(MODEL_DIR, id="no-data")]
