@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 import faceflt
-from faceflt._core import FitOptions as _CoreOptions  # noqa: F401  (keeps the compiled module loaded)
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
