@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import errors
 from .fitting import FitOptions, FitResult, FusedResult, fit, fit_identity, fuse
 from .model import FaceModel, download_model, find_model_dir, load_model
+from .render import Renderer, RenderResult, reference_texture
 
 try:
     __version__ = version("faceflt")
@@ -26,6 +27,8 @@ __all__ = [
     "FitOptions",
     "FitResult",
     "FusedResult",
+    "RenderResult",
+    "Renderer",
     "__version__",
     "download_model",
     "errors",
@@ -34,4 +37,5 @@ __all__ = [
     "fit_identity",
     "fuse",
     "load_model",
+    "reference_texture",
 ]

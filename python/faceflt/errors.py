@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["FacefltError", "ModelFormatError", "ModelNotFoundError", "FitError", "DownloadError"]
+__all__ = ["FacefltError", "ModelFormatError", "ModelNotFoundError", "FitError", "DownloadError", "RenderBackendError",
+           "RenderFallbackWarning"]
 
 
 class FacefltError(Exception):
@@ -26,3 +27,14 @@ class FitError(FacefltError, RuntimeError):
 
 class DownloadError(FacefltError, RuntimeError):
     """Downloading the model failed or a file did not match its pinned sha256."""
+
+
+class RenderBackendError(FacefltError, RuntimeError):
+    """A rendering backend could not start or failed (no libEGL, no EGL display, no GL 3.3 context).
+
+    The message names the EGL or GL call and its error code.
+    """
+
+
+class RenderFallbackWarning(UserWarning):
+    """The EGL renderer could not start, so the CPU rasterizer is used instead (same images, slower)."""

@@ -1,5 +1,7 @@
 #include "faceflt/render/visibility.hpp"
 
+#include "faceflt/render/triangle.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -38,14 +40,9 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     for (std::size_t tri = 0; tri < triangles.size(); ++tri) {
         if (!occluders.empty() && !occluders[tri]) continue;
         const auto& t = triangles[tri];
-        const float ax = points(t[0], 0), ay = points(t[0], 1), bx = points(t[1], 0), by = points(t[1], 1);
-        const float cx = points(t[2], 0), cy = points(t[2], 1);
-        const float x0 = std::min({ax, bx, cx}), x1 = std::max({ax, bx, cx});
-        const float y0 = std::min({ay, by, cy}), y1 = std::max({ay, by, cy});
-        if (x1 < lo.x() || y1 < lo.y() || x0 > hi.x() || y0 > hi.y()) continue;
-        const float area = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax);
-        if (area == 0.0f) continue;
-        const float inv_area = 1.0f / area;
+        const ScreenTriangle s = ScreenTriangle::from(points, t);
+        const float x0 = s.min_x(), x1 = s.max_x(), y0 = s.min_y(), y1 = s.max_y();
+        if (x1 < lo.x() || y1 < lo.y() || x0 > hi.x() || y0 > hi.y() || s.area == 0.0f) continue;
         const int i0 = std::max(0, static_cast<int>((x0 - lo.x()) / cell)), i1 = std::min(nx - 1, static_cast<int>((x1 - lo.x()) / cell));
         const int j0 = std::max(0, static_cast<int>((y0 - lo.y()) / cell)), j1 = std::min(ny - 1, static_cast<int>((y1 - lo.y()) / cell));
         for (int j = j0; j <= j1; ++j) {
@@ -55,11 +52,8 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
                     const auto q = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
                     const int v = query[q];
                     if (!visible[q] || v == t[0] || v == t[1] || v == t[2]) continue;
-                    const float px = points(v, 0), py = points(v, 1);
-                    const float w0 = ((bx - px) * (cy - py) - (by - py) * (cx - px)) * inv_area;
-                    const float w1 = ((cx - px) * (ay - py) - (cy - py) * (ax - px)) * inv_area;
-                    const float w2 = 1.0f - w0 - w1;
-                    if (w0 < 0.0f || w1 < 0.0f || w2 < 0.0f) continue;
+                    float w0, w1, w2;
+                    if (!s.weights(points(v, 0), points(v, 1), w0, w1, w2)) continue;
                     if (w0 * depth(t[0]) + w1 * depth(t[1]) + w2 * depth(t[2]) > depth(v) + tolerance) visible[q] = false;
                 }
             }

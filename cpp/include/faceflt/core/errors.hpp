@@ -20,4 +20,11 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A rendering backend cannot start or failed: no libEGL, no display, no GL 3.3 context...
+// The message names the EGL/GL call and its error code.
+class RenderBackendError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 }  // namespace faceflt::core

@@ -1,0 +1,167 @@
+// Rendering: the two backends behind one class, and the reference texture coordinates.
+#include "arrays.hpp"
+#include "faceflt/fitting/camera.hpp"
+#include "faceflt/model/face_model.hpp"
+#include "faceflt/render/renderer.hpp"
+#include "faceflt/render/visibility.hpp"
+
+#include <pybind11/stl.h>
+
+#include <cmath>
+
+namespace faceflt::bindings {
+
+namespace {
+
+using UInt8Array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
+
+fitting::Camera camera_at(const FloatArray& rotation, const FloatArray& scale, const FloatArray& translation, py::ssize_t i,
+                          float image_height) {
+    fitting::Camera c;
+    c.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
+    c.scale = scale.at(i);
+    c.tx = translation.at(i, 0);
+    c.ty = translation.at(i, 1);
+    c.image_height = image_height;
+    return c;
+}
+
+render::ScreenVertices to_screen(const fitting::Camera& c, const core::Vertices& v) {
+    render::ScreenVertices s(v.rows(), 3);
+    s.leftCols<2>() = c.project(v);
+    s.col(2) = v * c.rotation.row(2).transpose();
+    return s;
+}
+
+render::TextureImage texture_from(const UInt8Array& image) {
+    check_shape(image, {-1, -1, image.ndim() == 3 ? image.shape(2) : 3}, "Renderer.set_texture", "image");
+    const auto c = image.shape(2);
+    if (c != 3 && c != 4) throw py::value_error("Renderer.set_texture(): image must be RGB (H, W, 3) or RGBA (H, W, 4) uint8");
+    render::TextureImage t;
+    t.height = static_cast<int>(image.shape(0));
+    t.width = static_cast<int>(image.shape(1));
+    t.rgba.resize(4 * static_cast<std::size_t>(t.width) * static_cast<std::size_t>(t.height));
+    const std::uint8_t* src = image.data();
+    for (std::size_t i = 0; i < t.rgba.size() / 4; ++i) {
+        for (int k = 0; k < 3; ++k) t.rgba[4 * i + static_cast<std::size_t>(k)] = src[static_cast<std::size_t>(c) * i + static_cast<std::size_t>(k)];
+        t.rgba[4 * i + 3] = c == 4 ? src[4 * i + 3] : 255;
+    }
+    return t;
+}
+
+}  // namespace
+
+void bind_render(py::module_& m) {
+    py::class_<render::Renderer>(m, "Renderer", "A textured-mesh renderer (backend 'egl' or 'cpu').")
+        .def_property_readonly("name", &render::Renderer::name)
+        .def_property_readonly("width", &render::Renderer::width)
+        .def_property_readonly("height", &render::Renderer::height)
+        .def_property_readonly("samples", &render::Renderer::samples)
+        .def("pending_error", &render::Renderer::pending_error, "An OpenGL error recorded but not raised (0: none).")
+        .def(
+            "set_mesh",
+            [](render::Renderer& r, const IntArray& triangles, const FloatArray& uv, const FloatArray& weight) {
+                check_shape(triangles, {-1, 3}, "Renderer.set_mesh", "triangles");
+                check_shape(uv, {-1, 2}, "Renderer.set_mesh", "uv");
+                check_shape(weight, {uv.shape(0)}, "Renderer.set_mesh", "weight");
+                core::Triangles t(static_cast<std::size_t>(triangles.shape(0)));
+                std::copy(triangles.data(), triangles.data() + triangles.size(), t.empty() ? nullptr : t.front().data());
+                for (const auto& tri : t) {
+                    for (int v : tri) {
+                        if (v < 0 || v >= uv.shape(0)) throw py::value_error("Renderer.set_mesh(): triangle vertex " + std::to_string(v) + " out of range");
+                    }
+                }
+                const core::Points2 u = Eigen::Map<const core::Points2>(uv.data(), uv.shape(0), 2);
+                const Eigen::VectorXf w = Eigen::Map<const Eigen::VectorXf>(weight.data(), weight.shape(0));
+                py::gil_scoped_release release;
+                r.set_mesh(t, u, w);
+            },
+            py::arg("triangles"), py::arg("uv"), py::arg("weight"))
+        .def(
+            "set_texture",
+            [](render::Renderer& r, const UInt8Array& image) {
+                const auto t = texture_from(image);
+                py::gil_scoped_release release;
+                r.set_texture(t);
+            },
+            py::arg("image"))
+        .def(
+            "render_batch",
+            [](render::Renderer& r, const FloatArray& vertices, const FloatArray& rotation, const FloatArray& scale,
+               const FloatArray& translation, int background, const std::optional<UInt8Array>& images, bool return_depth) {
+                const char* fn = "Renderer.render_batch";
+                const auto b = vertices.ndim() == 3 ? vertices.shape(0) : -1;
+                check_shape(vertices, {b, -1, 3}, fn, "vertices");
+                check_shape(rotation, {b, 3, 3}, fn, "rotation");
+                check_shape(scale, {b}, fn, "scale");
+                check_shape(translation, {b, 2}, fn, "translation");
+                const auto mode = static_cast<render::Background>(background);
+                if (mode == render::Background::Image) {
+                    if (!images) throw py::value_error(std::string(fn) + "(): background images are needed");
+                    check_shape(*images, {b, r.height(), r.width(), 3}, fn, "background");
+                }
+                const auto n = vertices.shape(1);
+                auto rgba = new_array<std::uint8_t>({b, r.height(), r.width(), 4});
+                py::array_t<float> depth = return_depth ? new_array<float>({b, r.height(), r.width()}) : py::array_t<float>();
+                std::uint8_t* out = rgba.mutable_data();
+                float* depth_out = return_depth ? depth.mutable_data() : nullptr;
+                const std::size_t pixels = static_cast<std::size_t>(r.width()) * static_cast<std::size_t>(r.height());
+                {
+                    py::gil_scoped_release release;
+                    for (py::ssize_t i = 0; i < b; ++i) {
+                        const fitting::Camera c = camera_at(rotation, scale, translation, i, static_cast<float>(r.height()));
+                        const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(i), n, 3);
+                        std::uint8_t* frame = out + 4 * pixels * static_cast<std::size_t>(i);
+                        r.render(to_screen(c, v), frame, depth_out ? depth_out + pixels * static_cast<std::size_t>(i) : nullptr);
+                        render::composite(frame, r.width(), r.height(), mode,
+                                          mode == render::Background::Image ? images->data(i) : nullptr);
+                    }
+                }
+                py::dict d;
+                d["rgba"] = rgba;
+                if (return_depth) d["depth"] = depth;
+                return d;
+            },
+            py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("background"),
+            py::arg("images") = py::none(), py::arg("return_depth") = false);
+
+    m.def("make_cpu_renderer", &render::make_cpu_renderer, py::arg("width"), py::arg("height"), py::arg("samples") = 1);
+    m.def("make_egl_renderer", &render::make_egl_renderer, py::arg("width"), py::arg("height"), py::arg("samples") = 1,
+          py::arg("device") = -1);
+
+    m.def(
+        "texture_coordinates",
+        [](const model::FaceModel& model, const FloatArray& vertices, const FloatArray& rotation, const FloatArray& scale,
+           const FloatArray& translation, int width, int height) {
+            const char* fn = "texture_coordinates";
+            check_shape(vertices, {model.num_vertices(), 3}, fn, "vertices");
+            check_shape(rotation, {1, 3, 3}, fn, "rotation");
+            check_shape(scale, {1}, fn, "scale");
+            check_shape(translation, {1, 2}, fn, "translation");
+            const fitting::Camera c = camera_at(rotation, scale, translation, 0, static_cast<float>(height));
+            const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(), model.num_vertices(), 3);
+            const render::ScreenVertices s = to_screen(c, v);
+            std::vector<int> all(static_cast<std::size_t>(model.num_vertices()));
+            for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+            std::vector<bool> seen;
+            {
+                py::gil_scoped_release release;
+                seen = render::visible_vertices(s.leftCols<2>(), s.col(2), model.triangles, {}, all, /*tolerance=*/1.0f);
+            }
+            auto uv = new_array<float>({model.num_vertices(), 2});
+            auto visible = new_array<bool>({model.num_vertices()});
+            for (int i = 0; i < model.num_vertices(); ++i) {
+                const float x = s(i, 0), y = s(i, 1);
+                uv.mutable_at(i, 0) = x / static_cast<float>(width);
+                uv.mutable_at(i, 1) = y / static_cast<float>(height);
+                visible.mutable_at(i) = seen[static_cast<std::size_t>(i)] && x >= 0 && y >= 0 && x < width && y < height;
+            }
+            return py::make_tuple(uv, visible);
+        },
+        py::arg("model"), py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("width"),
+        py::arg("height"),
+        "The reference picture's own texture coordinates: each vertex's projection / (width, height), (N, 2), and whether the "
+        "vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.");
+}
+
+}  // namespace faceflt::bindings
