@@ -26,6 +26,26 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plugins(args: argparse.Namespace) -> int:
+    from .plugins import available_detectors, available_writers, get_plugin_manager
+
+    pm = get_plugin_manager()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    print("plugins:")
+    for name, plugin in pm.list_name_plugin():
+        dist = dists.get(id(plugin))
+        version = f"{dist.project_name} {dist.version}" if dist else f"faceflt {__version__} (built in)"
+        hooks = ", ".join(sorted(h.name for h in pm.get_hookcallers(plugin) or []))
+        print(f"  {name}: {version}; hooks: {hooks}")
+    print("detectors:")
+    for name, spec in available_detectors(pm).items():
+        print(f"  {name} [{spec.scheme}]: {spec.description}")
+    print("output formats:")
+    for name, spec in available_writers(pm).items():
+        print(f"  {name}: {spec.description}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceflt",
@@ -34,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"faceflt {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    plugins = commands.add_parser("plugins", help="list installed plugins, detectors and output formats",
+                                  description="Lists the plugins faceflt found (built-in and from the 'faceflt' entry-point "
+                                  "group), with their versions and hooks, and the detectors and output formats they offer.")
+    plugins.set_defaults(run=_plugins)
 
     model = commands.add_parser("model", help="find, download or inspect the Surrey Face Model files")
     model_commands = model.add_subparsers(dest="model_command", metavar="ACTION")

@@ -1,0 +1,146 @@
+"""OpenPose JSON, in the official layout and in the ControlNet / ComfyUI one.
+
+Official (CMU OpenPose doc/02_output.md): pixels, ``x, y, c`` triplets, a 70-point face (iBUG 68
+and the two pupils, right then left), COCO-18 body, 21-point hands; missing points are 0, 0, 0.
+ControlNet (sd-webui-controlnet / comfyui_controlnet_aux): coordinates normalised to [0, 1], a
+68-point face, confidence 1.0 for present points, plus ``canvas_width`` / ``canvas_height``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..hookspecs import hookimpl
+from ..types import PoseFrame, WriterSpec
+
+
+def _triplets(points: np.ndarray | None, scores: np.ndarray | None, scale: np.ndarray, unit_confidence: bool) -> list[float] | None:
+    if points is None:
+        return None
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    sc = np.ones(len(pts)) if scores is None else np.asarray(scores, np.float64).reshape(-1)
+    present = np.isfinite(pts).all(axis=1) & (sc > 0)
+    out = np.zeros((len(pts), 3))
+    out[present, :2] = pts[present] / scale
+    out[present, 2] = 1.0 if unit_confidence else np.clip(sc[present], 0, 1)
+    return [round(float(v), 6) for v in out.reshape(-1)]
+
+
+def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"] = "openpose") -> dict:
+    """One frame as an OpenPose JSON document (a dict)."""
+    w, h = frame.image_size
+    hands = frame.hands
+    hand_scores = frame.hand_scores
+    if variant == "openpose":
+        scale, unit = np.array([1.0, 1.0]), False
+        eyes = np.asarray(frame.face, np.float64)
+        face = np.concatenate([eyes, eyes[36:42].mean(0, keepdims=True), eyes[42:48].mean(0, keepdims=True)])
+        fs = np.asarray(frame.face_scores, np.float64)
+        face_scores = np.concatenate([fs, [fs[36:42].min(), fs[42:48].min()]])
+    elif variant == "controlnet":
+        scale, unit = np.array([w, h], np.float64), True
+        face, face_scores = frame.face, frame.face_scores
+    else:
+        raise ValueError(f"variant must be 'openpose' or 'controlnet', got {variant!r}")
+    person = {
+        "pose_keypoints_2d": _triplets(frame.body, frame.body_scores, scale, unit),
+        "face_keypoints_2d": _triplets(face, face_scores, scale, unit),
+        "hand_left_keypoints_2d": _triplets(None if hands is None else hands[0], None if hand_scores is None else hand_scores[0], scale, unit),
+        "hand_right_keypoints_2d": _triplets(None if hands is None else hands[1], None if hand_scores is None else hand_scores[1], scale, unit),
+    }
+    if variant == "openpose":
+        person = {"person_id": [-1], **{k: (v if v is not None else []) for k, v in person.items()},
+                  "pose_keypoints_3d": [], "face_keypoints_3d": [], "hand_left_keypoints_3d": [], "hand_right_keypoints_3d": []}
+        return {"version": 1.3, "people": [person]}
+    return {"people": [person], "canvas_height": int(h), "canvas_width": int(w)}
+
+
+def read_openpose(document: dict, image_size: tuple[int, int] | None = None, index: int = 0) -> PoseFrame:
+    """The first person of an OpenPose JSON document, either layout, as a PoseFrame in pixels.
+
+    ``image_size`` (width, height) is needed for the official layout, which does not store it.
+    """
+    controlnet = "canvas_width" in document
+    if controlnet:
+        size = (int(document["canvas_width"]), int(document["canvas_height"]))
+        scale = np.array(size, np.float64)
+    else:
+        if image_size is None:
+            raise ValueError("the official OpenPose layout does not store the image size: pass image_size=(width, height)")
+        size, scale = image_size, np.array([1.0, 1.0])
+    people = document.get("people") or []
+    if not people:
+        raise ValueError("the document holds no person")
+    person = people[0]
+
+    def points(key: str, count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        values = person.get(key)
+        if not values:
+            return None, None
+        arr = np.asarray(values, np.float64).reshape(-1, 3)
+        if len(arr) < count:
+            raise ValueError(f"{key}: expected {count} points, got {len(arr)}")
+        arr = arr[:count]
+        xy = arr[:, :2] * scale
+        xy[arr[:, 2] <= 0] = np.nan
+        return xy.astype(np.float32), arr[:, 2].astype(np.float32)
+
+    face, face_scores = points("face_keypoints_2d", 68)
+    if face is None:
+        face, face_scores = np.full((68, 2), np.nan, np.float32), np.zeros(68, np.float32)
+    body, body_scores = points("pose_keypoints_2d", 18)
+    left, left_scores = points("hand_left_keypoints_2d", 21)
+    right, right_scores = points("hand_right_keypoints_2d", 21)
+    hands = hand_scores = None
+    if left is not None or right is not None:
+        empty = np.full((21, 2), np.nan, np.float32)
+        hands = np.stack([left if left is not None else empty, right if right is not None else empty])
+        hand_scores = np.stack([s if s is not None else np.zeros(21, np.float32) for s in (left_scores, right_scores)])
+    return PoseFrame(index=index, image_size=size, face=face, face_scores=face_scores, body=body, body_scores=body_scores,
+                     hands=hands, hand_scores=hand_scores)
+
+
+def write_json_atomically(path: Path, document: dict) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class OpenposeJsonOptions:
+    variant: Literal["openpose", "controlnet"] = "openpose"
+    """'openpose': CMU's layout (pixels, 70-point face); 'controlnet': normalised, 68 points, canvas size."""
+
+
+class OpenposeJsonWriter:
+    """A folder of ``<frame:012d>_keypoints.json`` files, as OpenPose's --write_json names them."""
+
+    def __init__(self, path: Path, options: OpenposeJsonOptions) -> None:
+        if options.variant not in ("openpose", "controlnet"):
+            raise ValueError(f"variant must be 'openpose' or 'controlnet', got {options.variant!r}")
+        self._path, self._variant = path, options.variant
+        path.mkdir(parents=True, exist_ok=True)
+
+    def write(self, frame: PoseFrame) -> None:
+        write_json_atomically(self._path / f"{frame.index:012d}_keypoints.json", pose_to_openpose(frame, self._variant))
+
+    def close(self) -> None:
+        pass
+
+
+@hookimpl
+def faceflt_register_writers() -> list[WriterSpec]:
+    return [WriterSpec(name="openpose", options=OpenposeJsonOptions, factory=OpenposeJsonWriter,
+                       description="OpenPose JSON per frame (official pixels/70-point face, or the ControlNet normalised variant)")]

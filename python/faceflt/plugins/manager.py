@@ -1,0 +1,83 @@
+"""Building the plugin manager and looking up detectors and writers by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .types import Detector, DetectorSpec, Writer, WriterSpec
+
+ENTRY_POINT_GROUP = "faceflt"
+
+
+def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
+    """A new plugin manager: the hookspecs, the built-in plugins, then the ``faceflt`` entry points.
+
+    Nothing is loaded at import time; each call builds a fresh manager.
+    """
+    from .builtin import BUILTIN_PLUGINS
+
+    pm = pluggy.PluginManager("faceflt")
+    pm.add_hookspecs(hookspecs)
+    for plugin in BUILTIN_PLUGINS:
+        pm.register(plugin, name=f"faceflt.{plugin.__name__.rsplit('.', 1)[-1]}")
+    if load_entry_points:
+        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+    pm.check_pending()
+    return pm
+
+
+def _collect(results: list[list[Any]], kind: type, what: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for specs in results:
+        for spec in specs or []:
+            if not isinstance(spec, kind):
+                raise TypeError(f"a plugin returned {spec!r} from faceflt_register_{what}s; expected {kind.__name__}")
+            if not dataclasses.is_dataclass(spec.options):
+                raise TypeError(f"{what} {spec.name!r}: options must be a dataclass type, got {spec.options!r}")
+            if spec.name in found:
+                raise ValueError(f"two plugins register a {what} named {spec.name!r}")
+            found[spec.name] = spec
+    return dict(sorted(found.items()))
+
+
+def available_detectors(pm: pluggy.PluginManager | None = None) -> dict[str, DetectorSpec]:
+    pm = pm or get_plugin_manager()
+    return _collect(pm.hook.faceflt_register_detectors(), DetectorSpec, "detector")
+
+
+def available_writers(pm: pluggy.PluginManager | None = None) -> dict[str, WriterSpec]:
+    pm = pm or get_plugin_manager()
+    return _collect(pm.hook.faceflt_register_writers(), WriterSpec, "writer")
+
+
+def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
+    fields = {f.name for f in dataclasses.fields(spec.options)}
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ValueError(f"{spec.name!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(fields)) or 'none'}")
+    return spec.options(**options)
+
+
+def _lookup(specs: dict[str, Any], name: str, what: str) -> Any:
+    if name not in specs:
+        raise ValueError(f"unknown {what} {name!r}; available: {', '.join(specs) or 'none'} "
+                         f"(plugins register more through the '{ENTRY_POINT_GROUP}' entry-point group)")
+    return specs[name]
+
+
+def make_detector(name: str, pm: pluggy.PluginManager | None = None, **options: Any) -> Detector:
+    """Builds the detector called ``name`` with the given options (fields of its options dataclass)."""
+    spec = _lookup(available_detectors(pm), name, "detector")
+    return spec.factory(_options(spec, options))
+
+
+def make_writer(name: str, path, pm: pluggy.PluginManager | None = None, **options: Any) -> Writer:
+    """Opens the writer called ``name`` at ``path`` with the given options."""
+    from pathlib import Path
+
+    spec = _lookup(available_writers(pm), name, "writer")
+    return spec.factory(Path(path), _options(spec, options))

@@ -1,0 +1,105 @@
+"""What plugins exchange with faceflt: typed specs, detections and pose frames (numpy, pixels)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Detections", "Detector", "DetectorSpec", "PoseFrame", "Writer", "WriterSpec", "SCHEMES"]
+
+#: Landmark schemes a detector may produce, with their point counts.
+SCHEMES = {"ibug68": 68, "mediapipe468": 468, "mediapipe478": 478, "dwpose133": 133}
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One face per image (the largest, or the one in the given box).
+
+    landmarks: float32 (B, K, 2), pixels, origin top-left; NaN where no face was found.
+    confidences: float32 (B, K) in [0, 1]; 0 where no face was found.
+    boxes: float32 (B, 4) face boxes (x0, y0, x1, y1) in pixels; NaN where no face was found.
+    scheme: the landmark scheme, a key of SCHEMES.
+    """
+
+    landmarks: np.ndarray
+    confidences: np.ndarray
+    boxes: np.ndarray
+    scheme: str
+
+    def __post_init__(self) -> None:
+        k = SCHEMES.get(self.scheme)
+        if k is None:
+            raise ValueError(f"unknown landmark scheme {self.scheme!r}; known: {', '.join(SCHEMES)}")
+        b = len(self.landmarks)
+        if self.landmarks.shape != (b, k, 2) or self.confidences.shape != (b, k) or self.boxes.shape != (b, 4):
+            raise ValueError(f"Detections({self.scheme}): expected landmarks (B, {k}, 2), confidences (B, {k}), boxes (B, 4); "
+                             f"got {self.landmarks.shape}, {self.confidences.shape}, {self.boxes.shape}")
+
+    @property
+    def found(self) -> np.ndarray:
+        """bool (B,): images where a face was found."""
+        return np.isfinite(self.landmarks).all(axis=(1, 2))
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds face landmarks in RGB images."""
+
+    scheme: str
+
+    def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
+        """images: B uint8 (H, W, 3) RGB arrays. boxes: optional float (B, 4) known face boxes (x0, y0, x1,
+        y1) that skip face detection (e.g. re-detection on a render); NaN rows mean "detect"."""
+        ...
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector a plugin offers: ``factory(options)`` builds it; ``options`` is a dataclass type."""
+
+    name: str
+    scheme: str
+    options: type
+    factory: Callable[[Any], Detector]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PoseFrame:
+    """One frame's keypoints in pixels (origin top-left), NaN where missing, scores in [0, 1].
+
+    face: float32 (68, 2) iBUG order. body: float32 (18, 2) OpenPose-18 order (0 nose, 1 neck, 2 right
+    shoulder ... 17 left ear), or None. hands: float32 (2, 21, 2) (left, right), or None.
+    """
+
+    index: int
+    image_size: tuple[int, int]  # (width, height)
+    face: np.ndarray
+    face_scores: np.ndarray
+    body: np.ndarray | None = None
+    body_scores: np.ndarray | None = None
+    hands: np.ndarray | None = None
+    hand_scores: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Writer(Protocol):
+    """Writes frames one by one (a video or a folder grows as frames come; nothing is held)."""
+
+    def write(self, frame: PoseFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WriterSpec:
+    """An output format a plugin offers: ``factory(path, options)`` opens a writer at ``path``."""
+
+    name: str
+    options: type
+    factory: Callable[[Path, Any], Writer]
+    description: str = ""
