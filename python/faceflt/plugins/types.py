@@ -22,12 +22,19 @@ class Detections:
     confidences: float32 (B, K) in [0, 1]; 0 where no face was found.
     boxes: float32 (B, 4) face boxes (x0, y0, x1, y1) in pixels; NaN where no face was found.
     scheme: the landmark scheme, a key of SCHEMES.
+    body, body_scores: whole-body detectors only: float32 (B, 18, 2) OpenPose-18 joints in pixels
+        (NaN where missing) and (B, 18) scores.
+    hands, hand_scores: whole-body detectors only: float32 (B, 2, 21, 2) (left, right) and (B, 2, 21).
     """
 
     landmarks: np.ndarray
     confidences: np.ndarray
     boxes: np.ndarray
     scheme: str
+    body: np.ndarray | None = None
+    body_scores: np.ndarray | None = None
+    hands: np.ndarray | None = None
+    hand_scores: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k = SCHEMES.get(self.scheme)
