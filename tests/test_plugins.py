@@ -56,7 +56,7 @@ def test_unknown_names_and_options_say_what_exists():
         make_detector("nope")
     with pytest.raises(ValueError, match=r"'dlib' has no option upsampel; its options are: predictor, upsample"):
         make_detector("dlib", upsampel=2)
-    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, npz, openpose"):
+    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, mimicmotion, npz, openpose"):
         make_writer("gif", "out")
 
 
@@ -293,3 +293,77 @@ def test_mediapipe_short_range_and_no_face():
     truth = read_pts(pts) - 1.0
     assert np.linalg.norm(short.landmarks[0, 17:] - truth[17:], axis=1).mean() / np.linalg.norm(truth[36] - truth[45]) < 0.1
     assert not make_detector("mediapipe").detect([np.zeros((200, 200, 3), np.uint8)]).found[0]
+
+
+def test_mimicmotion_style():
+    from faceflt.plugins.builtin.dwpose_image import draw_mimicmotion
+
+    rng = np.random.default_rng(6)
+    # At full confidence on a canvas whose short side is already 2160 px, it is controlnet_aux's
+    # drawing with red and blue swapped.
+    full = _frame(rng, size=(2160, 2400))
+    full = PoseFrame(**{**full.__dict__, "face_scores": np.ones(68, np.float32), "body_scores": np.ones(18, np.float32),
+                        "hand_scores": np.ones((2, 21), np.float32)})
+    np.testing.assert_array_equal(draw_mimicmotion(full), draw_dwpose(to_dwpose_dict(full), 2400, 2160)[..., ::-1])
+
+    def only(face=None, face_scores=None, body=None, body_scores=None, size=(512, 512)):
+        nan = lambda *s: np.full(s, np.nan, np.float32)
+        return PoseFrame(index=0, image_size=size, face=nan(68, 2) if face is None else face,
+                         face_scores=np.zeros(68, np.float32) if face_scores is None else face_scores,
+                         body=body, body_scores=body_scores)
+
+    # Colours scale with confidence: a face dot at score 0.5 is half as bright as at 1.0.
+    face = np.full((68, 2), np.nan, np.float32)
+    face[0] = (200, 200)
+    bright = draw_mimicmotion(only(face, np.ones(68, np.float32))).max()
+    dim = draw_mimicmotion(only(face, np.full(68, 0.5, np.float32))).max()
+    assert bright > 200 and abs(dim - bright / 2) <= 3
+    # Neck -> right shoulder, red in the drawing: it comes out blue (the channels are swapped), and a
+    # limb whose ends score below 0.3 is left out.
+    body = np.full((18, 2), np.nan, np.float32)
+    body[1], body[2] = (256, 200), (180, 230)
+    drawn = draw_mimicmotion(only(body=body, body_scores=np.ones(18, np.float32)))
+    mid = drawn[215, 218]
+    assert mid[2] > 100 and mid[0] == 0
+    weak = draw_mimicmotion(only(body=body, body_scores=np.full(18, 0.25, np.float32)))
+    assert weak[215, 218].max() == 0 and weak.max() > 0  # the joints are still drawn, dimly
+
+
+def test_keypoints_a_user_extracted(tmp_path):
+    rng = np.random.default_rng(7)
+    frames = [_frame(rng, index=i) for i in range(4)]
+    size = frames[0].image_size
+    # OpenPose JSON folders (both layouts) and our own npz
+    for variant in ("openpose", "controlnet"):
+        w = make_writer("openpose", tmp_path / variant, variant=variant)
+        for f in frames:
+            w.write(f)
+        w.close()
+    w = make_writer("npz", tmp_path / "k.npz")
+    for f in frames:
+        w.write(f)
+    w.close()
+    # a DWPose JSON: controlnet_aux dicts with normalised coordinates, -1 for what is missing
+    dicts = []
+    for f in frames:
+        d = to_dwpose_dict(f)
+        dicts.append({"bodies": {k: v.tolist() for k, v in d["bodies"].items()}, "hands": d["hands"].tolist(), "faces": d["faces"].tolist()})
+    (tmp_path / "dwpose.json").write_text(json.dumps(dicts))
+    sources = {"openpose": dict(path=str(tmp_path / "openpose"), width=size[0], height=size[1]),
+               "controlnet": dict(path=str(tmp_path / "controlnet")), "npz": dict(path=str(tmp_path / "k.npz")),
+               "dwpose": dict(path=str(tmp_path / "dwpose.json"), width=size[0], height=size[1])}
+    for name, options in sources.items():
+        det = make_detector("keypoints", **options)
+        got = det.detect([None, None]), det.detect([None, None])
+        faces = np.concatenate([g.landmarks for g in got])
+        for f, face in zip(frames, faces):
+            keep = np.isfinite(f.face).all(1) & (f.face_scores >= (0.3 if name == "dwpose" else 1e-9))
+            np.testing.assert_allclose(face[keep], f.face[keep], atol=0.01 * max(size), err_msg=name)
+            assert np.isnan(face[~np.isfinite(f.face).all(1)]).all()
+        body = np.concatenate([g.body for g in got])
+        keep = np.isfinite(frames[0].body).all(1) & (frames[0].body_scores >= (0.3 if name == "dwpose" else 1e-9))
+        np.testing.assert_allclose(body[0][keep], frames[0].body[keep], atol=0.01 * max(size), err_msg=name)
+        with pytest.raises(ValueError, match="fewer frames"):
+            det.detect([None])
+    with pytest.raises(ValueError, match="image_size"):
+        make_detector("keypoints", path=str(tmp_path / "dwpose.json")).detect([None])

@@ -1,10 +1,16 @@
-"""Pose images in the DWPose / ControlNet style of controlnet_aux and Moore-AnimateAnyone.
+"""Pose images as pose-guided animation models were trained on them.
 
-The drawing follows controlnet_aux's ``draw_pose`` (as written up in ../shared/notes/eos-and-formats.md):
-17 limbs as filled ellipses of half-width 4, the limb layer dimmed to 60%, 18 joints as dots of
-radius 4, hands as HSV-coloured lines of width 2 with red dots, and the 68 face points as white dots
-of radius 3, face last. Points with a score below 0.3 are not drawn. Coordinates are normalised by
-the canvas size and scaled back, as there, so the same keypoints give the same pixels.
+Two styles share one drawing routine (17 limbs as filled ellipses of half-width 4 on a layer dimmed to
+60%, 18 joints as dots of radius 4, hands as HSV-coloured lines of width 2 with dots, the 68 face points
+as dots of radius 3, face last):
+
+- ``dwpose``: controlnet_aux's ``draw_pose``, used by Moore-AnimateAnyone. Points scored below 0.3
+  are not drawn; colours are fixed (hand dots blue-channel 255, face dots white). Coordinates are
+  normalised by the canvas size and scaled back, as there, so the same keypoints give the same pixels.
+- ``mimicmotion``: MimicMotion's and ControlNeXt-SVD-v2's: colours scaled by the confidence (a limb by
+  the product of its ends'), limbs below 0.3 skipped, drawn on a canvas whose short side is 2160 px,
+  resized to the frame (bilinear) and given with red and blue swapped, as their pipelines feed it.
+
 Needs OpenCV (``pip install opencv-python-headless``); mp4 output needs PyAV (``pip install av``).
 """
 
@@ -61,50 +67,110 @@ def to_dwpose_dict(frame: PoseFrame) -> dict:
             "faces": face[None]}
 
 
-def draw_dwpose(pose: dict, height: int, width: int) -> np.ndarray:
-    """Draws a pose dict (see :func:`to_dwpose_dict`) on a black uint8 (H, W, 3) RGB canvas."""
+def _scaled(color, weight: float) -> list[int]:
+    return [int(c * weight) for c in color]
+
+
+def draw_pose_image(pose: dict, height: int, width: int, confidence_colours: bool = False) -> np.ndarray:
+    """Draws a pose dict on a black uint8 (height, width, 3) canvas.
+
+    pose: controlnet_aux's dict (see :func:`to_dwpose_dict`); with ``confidence_colours`` it also needs
+    per-point scores: ``bodies["score"]`` (1, 18), ``hands_score`` (2, 21), ``faces_score`` (1, 68), and
+    colours are scaled by them (MimicMotion's style).
+    """
     import cv2
 
     canvas = np.zeros((height, width, 3), np.uint8)
     candidate, subset = np.asarray(pose["bodies"]["candidate"]), np.asarray(pose["bodies"]["subset"])
+    body_scores = np.asarray(pose["bodies"].get("score", np.ones_like(subset)))
     for limb, (a, b) in enumerate(_LIMBS):
-        for person in subset:
+        for person, scores in zip(subset, body_scores):
             ends = person[[a - 1, b - 1]]
-            if (ends == -1).any():
+            conf = scores[[a - 1, b - 1]]
+            if (ends == -1).any() or (confidence_colours and (conf < SCORE_THRESHOLD).any()):
                 continue
             xs = candidate[ends.astype(int), 0] * float(width)
             ys = candidate[ends.astype(int), 1] * float(height)
             length = math.hypot(xs[0] - xs[1], ys[0] - ys[1])
             angle = math.degrees(math.atan2(ys[0] - ys[1], xs[0] - xs[1]))
             polygon = cv2.ellipse2Poly((int(np.mean(xs)), int(np.mean(ys))), (int(length / 2), 4), int(angle), 0, 360, 1)
-            cv2.fillConvexPoly(canvas, polygon, _COLORS[limb])
+            colour = _scaled(_COLORS[limb], conf[0] * conf[1]) if confidence_colours else _COLORS[limb]
+            cv2.fillConvexPoly(canvas, polygon, colour)
     canvas = (canvas * 0.6).astype(np.uint8)
     for joint in range(18):
-        for person in subset:
+        for person, scores in zip(subset, body_scores):
             index = int(person[joint])
             if index == -1:
                 continue
             x, y = candidate[index][:2]
-            cv2.circle(canvas, (int(x * width), int(y * height)), 4, _COLORS[joint], thickness=-1)
+            colour = _scaled(_COLORS[joint], scores[joint]) if confidence_colours else _COLORS[joint]
+            cv2.circle(canvas, (int(x * width), int(y * height)), 4, colour, thickness=-1)
 
-    for hand in np.asarray(pose["hands"]):
+    hands = np.asarray(pose["hands"])
+    hand_scores = np.asarray(pose.get("hands_score", np.ones(hands.shape[:2])))
+    for hand, scores in zip(hands, hand_scores):
         for e, (a, b) in enumerate(_HAND_EDGES):
             x1, y1 = int(hand[a][0] * width), int(hand[a][1] * height)
             x2, y2 = int(hand[b][0] * width), int(hand[b][1] * height)
             if x1 > _EPS and y1 > _EPS and x2 > _EPS and y2 > _EPS:
-                color = np.array(colorsys.hsv_to_rgb(e / float(len(_HAND_EDGES)), 1.0, 1.0)) * 255
-                cv2.line(canvas, (x1, y1), (x2, y2), color, thickness=2)
-        for x, y in hand:
+                weight = int(scores[a] * scores[b] * 255) if confidence_colours else 255
+                colour = np.array(colorsys.hsv_to_rgb(e / float(len(_HAND_EDGES)), 1.0, 1.0)) * weight
+                cv2.line(canvas, (x1, y1), (x2, y2), colour, thickness=2)
+        for k, (x, y) in enumerate(hand):
             x, y = int(x * width), int(y * height)
             if x > _EPS and y > _EPS:
-                cv2.circle(canvas, (x, y), 4, (0, 0, 255), thickness=-1)
+                cv2.circle(canvas, (x, y), 4, (0, 0, int(scores[k] * 255) if confidence_colours else 255), thickness=-1)
 
-    for face in np.asarray(pose["faces"]):
-        for x, y in face:
+    faces = np.asarray(pose["faces"])
+    face_scores = np.asarray(pose.get("faces_score", np.ones(faces.shape[:2])))
+    for face, scores in zip(faces, face_scores):
+        for (x, y), score in zip(face, scores):
             x, y = int(x * width), int(y * height)
             if x > _EPS and y > _EPS:
-                cv2.circle(canvas, (x, y), 3, (255, 255, 255), thickness=-1)
+                c = int(score * 255) if confidence_colours else 255
+                cv2.circle(canvas, (x, y), 3, (c, c, c), thickness=-1)
     return canvas
+
+
+def draw_dwpose(pose: dict, height: int, width: int) -> np.ndarray:
+    """controlnet_aux's style (see the module docstring)."""
+    return draw_pose_image(pose, height, width)
+
+
+def to_mimicmotion_dict(frame: PoseFrame) -> dict:
+    """MimicMotion's pose dict: coordinates normalised (-1 only where missing, no score threshold) and
+    the scores beside them."""
+    w, h = frame.image_size
+
+    def norm(points):
+        out = np.asarray(points, np.float64) / np.array([w, h], np.float64)
+        out[~np.isfinite(out).all(axis=-1)] = -1.0
+        return out
+
+    def scores(values, points):
+        return np.where(np.isfinite(np.asarray(points)).all(-1), np.asarray(values, np.float64), 0.0)
+
+    if frame.body is None:
+        candidate, subset, body_scores = np.zeros((0, 2)), np.zeros((0, 18)), np.zeros((0, 18))
+    else:
+        candidate = norm(frame.body)
+        subset = np.where((candidate >= 0).all(axis=1), np.arange(18), -1).astype(float)[None]
+        body_scores = scores(frame.body_scores, frame.body)[None]
+    hands = np.zeros((0, 21, 2)) if frame.hands is None else norm(frame.hands)
+    hand_scores = np.zeros((0, 21)) if frame.hands is None else scores(frame.hand_scores, frame.hands)
+    return {"bodies": {"candidate": candidate, "subset": subset, "score": body_scores}, "hands": hands,
+            "hands_score": hand_scores, "faces": norm(frame.face)[None], "faces_score": scores(frame.face_scores, frame.face)[None]}
+
+
+def draw_mimicmotion(frame: PoseFrame, reference_short_side: int = 2160) -> np.ndarray:
+    """MimicMotion's style (see the module docstring), uint8 (H, W, 3) in the channel order it feeds its model."""
+    import cv2
+
+    w, h = frame.image_size
+    short = min(w, h)
+    ratio = reference_short_side / short if short != reference_short_side else 1
+    canvas = draw_pose_image(to_mimicmotion_dict(frame), int(h * ratio), int(w * ratio), confidence_colours=True)
+    return cv2.resize(canvas, (w, h))[..., ::-1].copy()
 
 
 @dataclass(frozen=True)
@@ -160,7 +226,15 @@ class DwposeImageWriter:
         self._sink.close()
 
 
+class MimicmotionImageWriter(DwposeImageWriter):
+    def write(self, frame: PoseFrame) -> None:
+        self._sink.write(frame.index, draw_mimicmotion(frame))
+
+
 @hookimpl
 def faceflt_register_writers() -> list[WriterSpec]:
     return [WriterSpec(name="dwpose", options=DwposeImageOptions, factory=DwposeImageWriter,
-                       description="pose images as controlnet_aux / Moore-AnimateAnyone draw them (PNG folder or .mp4)")]
+                       description="pose images as controlnet_aux / Moore-AnimateAnyone draw them (PNG folder or .mp4)"),
+            WriterSpec(name="mimicmotion", options=DwposeImageOptions, factory=MimicmotionImageWriter,
+                       description="pose images as MimicMotion / ControlNeXt-SVD-v2 draw them (confidence colours, "
+                                   "2160 px canvas, R and B swapped)")]
