@@ -56,7 +56,7 @@ def test_unknown_names_and_options_say_what_exists():
         make_detector("nope")
     with pytest.raises(ValueError, match=r"'dlib' has no option upsampel; its options are: predictor, upsample"):
         make_detector("dlib", upsampel=2)
-    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, mimicmotion, npz, openpose"):
+    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, mediapipe, mimicmotion, npz, openpose"):
         make_writer("gif", "out")
 
 
@@ -367,3 +367,35 @@ def test_keypoints_a_user_extracted(tmp_path):
             det.detect([None])
     with pytest.raises(ValueError, match="image_size"):
         make_detector("keypoints", path=str(tmp_path / "dwpose.json")).detect([None])
+
+
+def test_mediapipe_mesh_drawing(tmp_path):
+    if importlib.util.find_spec("mediapipe") is None:
+        if os.environ.get("FACEFLT_REQUIRE_DATA") == "1":
+            pytest.fail("mediapipe (its contour tables) is not installed; CI installs it with --no-deps")
+        pytest.skip("mediapipe is not installed (pip install --no-deps mediapipe)")
+    from faceflt.plugins.builtin.mediapipe_drawing import contour_connections, draw_mesh_contours
+
+    tables = contour_connections()
+    # MediaPipe's contours: 36 oval edges, 40 lip edges, 16 per eye, 8 per eyebrow.
+    assert {k: len(v) for k, v in tables.items()} == {"FACE_OVAL": 36, "LIPS": 40, "LEFT_EYE": 16, "RIGHT_EYE": 16,
+                                                      "LEFT_EYEBROW": 8, "RIGHT_EYEBROW": 8}
+    pts = require(IMAGES / "image_0010.pts", "image_0010")
+    _mediapipe_installed()
+    image = _image(pts)
+    mesh = make_detector("mediapipe", output="mediapipe468").detect([image]).landmarks[0]
+    drawn = draw_mesh_contours(mesh, *image.shape[:2])
+    colours = {tuple(c) for c in drawn.reshape(-1, 3)[drawn.reshape(-1, 3).any(1)]}
+    # BGR colours reversed at the end: the oval (10,200,10) is itself, an eye's (180,200,10) becomes (10,200,180)
+    assert {(10, 200, 10), (10, 200, 180), (180, 200, 10), (10, 180, 10)} <= colours
+    # the drawing stays on the face
+    ys, xs = np.nonzero(drawn.any(2))
+    assert xs.min() >= mesh[:, 0].min() - 3 and xs.max() <= mesh[:, 0].max() + 3
+    # pupils (iris points 468 and 473) are 4 x 4 squares when the mesh has them
+    with_iris = np.concatenate([mesh, mesh[[159, 386]], np.repeat(mesh[:1], 8, 0)])[:478]
+    with_iris[468], with_iris[473] = mesh[159], mesh[386]
+    x, y = np.floor(with_iris[468]).astype(int)
+    assert tuple(draw_mesh_contours(with_iris, *image.shape[:2])[y - 1, x - 1]) == (250, 200, 10)
+    w = make_writer("mediapipe", tmp_path / "mesh")
+    with pytest.raises(ValueError, match=r"extra\['mesh'\]"):
+        w.write(_frame(np.random.default_rng(0)))
