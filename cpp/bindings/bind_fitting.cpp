@@ -116,6 +116,20 @@ void bind_fitting(py::module_& m) {
         py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0);
 
     m.def(
+        "rotations_from_yaw_pitch_roll",
+        [](const FloatArray& ypr) {
+            const auto b = ypr.ndim() == 2 ? ypr.shape(0) : -1;
+            check_shape(ypr, {b, 3}, "rotations_from_yaw_pitch_roll", "yaw_pitch_roll");
+            auto out = new_array<float>({b, 3, 3});
+            for (py::ssize_t i = 0; i < b; ++i) {
+                Eigen::Map<Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(out.mutable_data(i)) =
+                    fitting::rotation_from_yaw_pitch_roll(Eigen::Map<const Eigen::Vector3f>(ypr.data(i)));
+            }
+            return out;
+        },
+        py::arg("yaw_pitch_roll"), "Rotations (B, 3, 3) from (B, 3) yaw, pitch, roll in degrees (eos's convention).");
+
+    m.def(
         "fit_identity",
         [](const model::FaceModel& model, const FloatArray& landmarks, const IntArray& image_sizes, const FitOptions& options) {
             const auto lms = landmarks_from(model, landmarks, "fit_identity");

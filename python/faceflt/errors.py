@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FacefltError", "ModelFormatError", "ModelNotFoundError", "FitError", "DownloadError", "RenderBackendError",
+__all__ = ["FacefltError", "ModelFormatError", "ModelNotFoundError", "FitError", "DownloadError", "RenderBackendError", "InputError",
            "RenderFallbackWarning"]
 
 
@@ -38,3 +38,7 @@ class RenderBackendError(FacefltError, RuntimeError):
 
 class RenderFallbackWarning(UserWarning):
     """The EGL renderer could not start, so the CPU rasterizer is used instead (same images, slower)."""
+
+
+class InputError(FacefltError, ValueError):
+    """An input file is missing, unreadable, corrupt or empty, or holds no usable face; the message says which and what to do."""

@@ -25,6 +25,8 @@ class Detections:
     body, body_scores: whole-body detectors only: float32 (B, 18, 2) OpenPose-18 joints in pixels
         (NaN where missing) and (B, 18) scores.
     hands, hand_scores: whole-body detectors only: float32 (B, 2, 21, 2) (left, right) and (B, 2, 21).
+    num_faces: int32 (B,) how many faces (people, for whole-body detectors) were seen, when the detector
+        knows; the landmarks are the largest one's.
     """
 
     landmarks: np.ndarray
@@ -35,6 +37,7 @@ class Detections:
     body_scores: np.ndarray | None = None
     hands: np.ndarray | None = None
     hand_scores: np.ndarray | None = None
+    num_faces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k = SCHEMES.get(self.scheme)

@@ -52,6 +52,7 @@ class DlibDetector:
         lms = np.full((n, 68, 2), np.nan, np.float32)
         conf = np.zeros((n, 68), np.float32)
         out_boxes = np.full((n, 4), np.nan, np.float32)
+        count = np.zeros(n, np.int32)
         for i, image in enumerate(images):
             image = np.ascontiguousarray(image, dtype=np.uint8)
             if image.ndim != 3 or image.shape[2] != 3:
@@ -59,8 +60,10 @@ class DlibDetector:
             if boxes is not None and np.isfinite(boxes[i]).all():
                 x0, y0, x1, y1 = (int(round(float(v))) for v in boxes[i])
                 rect = self._dlib.rectangle(x0, y0, x1, y1)
+                count[i] = 1
             else:
                 found = self._detector(image, self._options.upsample)
+                count[i] = len(found)
                 if len(found) == 0:
                     continue
                 rect = max(found, key=lambda r: r.width() * r.height())  # the largest face
@@ -68,7 +71,7 @@ class DlibDetector:
             lms[i] = [(p.x, p.y) for p in shape.parts()]
             conf[i] = 1.0  # dlib's regression trees give no per-point score
             out_boxes[i] = (rect.left(), rect.top(), rect.right(), rect.bottom())
-        return Detections(landmarks=lms, confidences=conf, boxes=out_boxes, scheme=self.scheme)
+        return Detections(landmarks=lms, confidences=conf, boxes=out_boxes, scheme=self.scheme, num_faces=count)
 
 
 @hookimpl

@@ -147,15 +147,17 @@ class DwposeDetector:
         out = {"landmarks": np.full((n, 68, 2), np.nan, np.float32), "confidences": np.zeros((n, 68), np.float32),
                "boxes": np.full((n, 4), np.nan, np.float32), "body": np.full((n, 18, 2), np.nan, np.float32),
                "body_scores": np.zeros((n, 18), np.float32), "hands": np.full((n, 2, 21, 2), np.nan, np.float32),
-               "hand_scores": np.zeros((n, 2, 21), np.float32)}
+               "hand_scores": np.zeros((n, 2, 21), np.float32), "num_faces": np.zeros(n, np.int32)}
         for i, image in enumerate(images):
             bgr = np.ascontiguousarray(np.asarray(image, np.uint8)[..., ::-1])
             if boxes is not None and np.isfinite(boxes[i]).all():
                 person = np.asarray(boxes[i], np.float64)
+                out["num_faces"][i] = 1
             else:
                 tensor, ratio = letterbox(bgr, self._det_size)
                 raw = self._det.run(None, {self._det.get_inputs()[0].name: tensor})[0][0]
                 people = decode_yolox(raw, self._det_size, ratio, self._options.min_person_score)
+                out["num_faces"][i] = len(people)
                 if len(people) == 0:
                     continue
                 person = people[np.argmax((people[:, 2] - people[:, 0]) * (people[:, 3] - people[:, 1]))][:4]

@@ -74,7 +74,7 @@ def _interpreter(path: str):
 def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, threshold: float = 0.3):
     """MediaPipe's weighted NMS: overlapping detections are averaged, weighted by score. Returns the best."""
     order = np.argsort(-scores)
-    best = None
+    best, groups = None, 0
     remaining = order
     while len(remaining):
         top = remaining[0]
@@ -91,7 +91,8 @@ def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, 
         if best is None or (merged[0][2] - merged[0][0]) * (merged[0][3] - merged[0][1]) > (best[0][2] - best[0][0]) * (best[0][3] - best[0][1]):
             best = merged  # keep the largest face
         remaining = remaining[iou <= threshold]
-    return best
+        groups += 1
+    return best, groups
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class MediapipeDetector:
         return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
     def _detect_face(self, image: np.ndarray):
-        """The largest face: box (x0, y0, x1, y1) and 6 keypoints (6, 2) in pixels, or None."""
+        """The largest face: box (x0, y0, x1, y1), 6 keypoints (6, 2) in pixels and the number of faces; or None."""
         h, w = image.shape[:2]
         size = self._det_size
         scale = size / max(h, w)  # letterbox: fit the long side, pad the short one equally
@@ -143,10 +144,10 @@ class MediapipeDetector:
         half = raw[keep, 2:4] / 2
         boxes = np.concatenate([centre - half, centre + half], 1)
         keypoints = raw[keep, 4:16].reshape(-1, 6, 2) + self._anchors[keep][:, None]
-        box, kps, _ = _weighted_nms(boxes, score[keep], keypoints)
+        (box, kps, _), faces = _weighted_nms(boxes, score[keep], keypoints)
         # letterboxed [0, 1] -> image pixels
         to_px = lambda p: (p * size - np.array([pad_x, pad_y])) / scale
-        return np.concatenate([to_px(box[:2]), to_px(box[2:])]), to_px(kps)
+        return np.concatenate([to_px(box[:2]), to_px(box[2:])]), to_px(kps), faces
 
     def _landmarks(self, image: np.ndarray, box: np.ndarray, eyes: np.ndarray) -> tuple[np.ndarray, float]:
         """The 468 points (468, 2) in pixels inside the rotated square region of the face, and the face score."""
@@ -172,6 +173,7 @@ class MediapipeDetector:
         lms = np.full((n, k, 2), np.nan, np.float32)
         conf = np.zeros((n, k), np.float32)
         out_boxes = np.full((n, 4), np.nan, np.float32)
+        count = np.zeros(n, np.int32)
         for i, image in enumerate(images):
             image = np.ascontiguousarray(image, dtype=np.uint8)
             if image.ndim != 3 or image.shape[2] != 3:
@@ -180,11 +182,12 @@ class MediapipeDetector:
                 box = np.asarray(boxes[i], np.float64)
                 # A known box (e.g. a render of a face we fitted): eyes assumed level.
                 eyes = np.array([[box[0], box[1]], [box[2], box[1]]])
+                count[i] = 1
             else:
                 found = self._detect_face(image)
                 if found is None:
                     continue
-                box, kps = found
+                box, kps, count[i] = found
                 eyes = kps[:2]
             mesh, score = self._landmarks(image, box, eyes)
             if score < 0.5:
@@ -192,7 +195,7 @@ class MediapipeDetector:
             lms[i] = mesh[MEDIAPIPE_TO_IBUG68] if k == 68 else mesh
             conf[i] = score
             out_boxes[i] = box
-        return Detections(landmarks=lms, confidences=conf, boxes=out_boxes, scheme=self.scheme)
+        return Detections(landmarks=lms, confidences=conf, boxes=out_boxes, scheme=self.scheme, num_faces=count)
 
 
 @hookimpl

@@ -1,0 +1,98 @@
+"""Frames in, one at a time: a video (decoded as it is read, through PyAV's bundled FFmpeg: H.264,
+HEVC, MPEG-4 Part 2, VP9...), a single image, or a folder of images in name order. RGB uint8 (H, W, 3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import InputError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """An image file as RGB uint8 (H, W, 3). Raises InputError if it is missing or not an image."""
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: not a readable image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return np.ascontiguousarray(image[..., ::-1])
+
+
+@dataclass
+class FrameSource:
+    """Frames of a video, an image or a folder: iterate for (index, RGB frame)."""
+
+    path: Path
+    kind: str             # "video", "image" or "folder"
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None  # None when the container does not say
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self.kind == "image":
+            yield 0, read_image(self.path)
+        elif self.kind == "folder":
+            for i, f in enumerate(_folder_images(self.path)):
+                yield i, read_image(f)
+        else:
+            yield from _decode(self.path)
+
+
+def _folder_images(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _decode(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for i, frame in enumerate(container.decode(stream)):
+                yield i, frame.to_ndarray(format="rgb24")
+    except av.error.FFmpegError as e:
+        raise InputError(f"{path}: the video could not be decoded ({e}); is it corrupt or truncated?") from e
+
+
+def open_frames(path: str | Path) -> FrameSource:
+    """Opens a video, an image or a folder of images, checking that it holds at least one frame."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        files = _folder_images(path)
+        if not files:
+            raise InputError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        first = read_image(files[0])
+        return FrameSource(path, "folder", first.shape[1], first.shape[0], 30.0, len(files))
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        image = read_image(path)
+        return FrameSource(path, "image", image.shape[1], image.shape[0], 0.0, 1)
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"{path}: the file has no video stream")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.base_rate or 30.0)
+            count = stream.frames or None
+            width, height = stream.codec_context.width, stream.codec_context.height
+            first = next(iter(container.decode(stream)), None)
+            if first is None:
+                raise InputError(f"{path}: the video holds no frames")
+            width, height = first.width, first.height
+    except av.error.FFmpegError as e:
+        raise InputError(f"{path}: not a readable video or image ({e})") from e
+    return FrameSource(path, "video", width, height, fps, count)
