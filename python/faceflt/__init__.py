@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import errors
 from .fitting import FitOptions, FitResult, FusedResult, fit, fit_identity, fuse
 from .model import FaceModel, download_model, find_model_dir, load_model
+from .pipeline import Pipeline, TransformOptions, TransformResult, transform
 from .render import Renderer, RenderResult, reference_texture
 
 try:
@@ -27,8 +28,11 @@ __all__ = [
     "FitOptions",
     "FitResult",
     "FusedResult",
+    "Pipeline",
     "RenderResult",
     "Renderer",
+    "TransformOptions",
+    "TransformResult",
     "__version__",
     "download_model",
     "errors",
@@ -38,4 +42,5 @@ __all__ = [
     "fuse",
     "load_model",
     "reference_texture",
+    "transform",
 ]

@@ -46,6 +46,35 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector_options(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"--detector-option expects KEY=VALUE, got {pair!r}")
+        for convert in (int, float):
+            try:
+                value = convert(value)
+                break
+            except ValueError:
+                continue
+        out[key.replace("-", "_")] = value
+    return out
+
+
+def _transform(args: argparse.Namespace) -> int:
+    from .pipeline import TransformOptions, transform
+
+    options = TransformOptions(
+        mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
+        formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), model_dir=args.model_dir,
+        max_frames=args.max_frames, smoothing=0.0 if args.no_smoothing else args.smoothing, max_gap=args.max_gap,
+        debug_video=args.debug_video, overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty())
+    result = transform(args.reference, args.driving, args.out, options)
+    print(result.summary)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceflt",
@@ -54,6 +83,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"faceflt {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tr = commands.add_parser(
+        "transform", help="reference picture(s) + driving video -> identity-preserving pose conditions",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Fits the face model to the reference picture(s) and to every driving frame, keeps the reference's "
+        "face shape with the driver's expression and head pose, and writes the FLT landmarks, pose images/video and "
+        "keypoint files to OUT (landmarks.npz always; <name>_kps.mp4 for the dwpose format, as Moore-AnimateAnyone "
+        "names it). Outputs are written to a temporary folder and moved into place at the end.")
+    tr.add_argument("--reference", action="append", required=True, metavar="IMAGE",
+                    help="picture of the person to animate; repeat for several pictures of the same person (one identity "
+                    "is fitted over all)")
+    tr.add_argument("--driving", required=True, metavar="VIDEO",
+                    help="driving video (mp4, mov, mkv, avi...: H.264, HEVC, MPEG-4...), a single image, or a folder of frames")
+    tr.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist unless --overwrite)")
+    tr.add_argument("--mode", choices=["delta", "project", "redetect"], default="delta",
+                    help="delta: the driver's landmarks moved by the identity difference (keeps blinks and lip shapes); "
+                    "project: the fused 3D face's landmarks; redetect: the paper's re-render textured with the reference "
+                    "and re-detect")
+    tr.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
+                    "dwpose, keypoints, or a third-party one")
+    tr.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
+                    "path=keypoints/ (keypoints)")
+    tr.add_argument("--format", default="dwpose,openpose,npz",
+                    help="comma-separated output formats: dwpose, mimicmotion, openpose, npz, or a plugin's")
+    tr.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
+    tr.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
+    tr.add_argument("--smoothing", type=float, default=1.0,
+                    help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff)")
+    tr.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
+    tr.add_argument("--max-gap", type=int, default=8,
+                    help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
+    tr.add_argument("--debug-video", action="store_true",
+                    help="also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(run=_transform)
 
     plugins = commands.add_parser("plugins", help="list installed plugins, detectors and output formats",
                                   description="Lists the plugins faceflt found (built-in and from the 'faceflt' entry-point "
@@ -87,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except FacefltError as e:
+    except (FacefltError, FileNotFoundError, ImportError, ValueError) as e:
         print(f"faceflt: error: {e}", file=sys.stderr)
         return 1
 

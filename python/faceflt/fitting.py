@@ -92,6 +92,12 @@ class FitResult:
     def __len__(self) -> int:
         return int(self.ok.shape[0])
 
+    def select(self, rows) -> "FitResult":
+        """The fits of some frames: ``rows`` is an index array, a slice or a boolean mask."""
+        pick = lambda v: v[rows] if isinstance(v, np.ndarray) else v
+        errors = tuple(np.asarray(self.errors, dtype=object)[rows]) if self.errors else ()
+        return FitResult(**{**{k: pick(v) for k, v in self.__dict__.items()}, "errors": errors})
+
     @classmethod
     def _from_core(cls, d: dict, vertices: np.ndarray | None = None) -> "FitResult":
         return cls(

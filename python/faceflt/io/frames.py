@@ -76,6 +76,8 @@ def open_frames(path: str | Path) -> FrameSource:
             raise InputError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         first = read_image(files[0])
         return FrameSource(path, "folder", first.shape[1], first.shape[0], 30.0, len(files))
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty")
     if path.suffix.lower() in IMAGE_SUFFIXES:
         image = read_image(path)
         return FrameSource(path, "image", image.shape[1], image.shape[0], 0.0, 1)
