@@ -122,6 +122,9 @@ def test_gaps_are_interpolated_or_flagged(tmp_path, reference, driving, model_di
     assert result.valid[:5].all() and result.valid[26:].all()
     doc = json.loads((tmp_path / "out" / "openpose" / f"{20:012d}_keypoints.json").read_text())
     assert not any(doc["people"][0]["face_keypoints_2d"])  # no face there: zeros, as OpenPose writes missing points
+    assert doc["faceflt"] == {"face": "missing"}
+    doc = json.loads((tmp_path / "out" / "openpose" / f"{6:012d}_keypoints.json").read_text())
+    assert doc["faceflt"] == {"face": "interpolated"} and any(doc["people"][0]["face_keypoints_2d"])
 
 
 def test_example_plugin_through_the_pipeline(tmp_path, reference, driving, model_dir):
@@ -132,6 +135,49 @@ def test_example_plugin_through_the_pipeline(tmp_path, reference, driving, model
     result = faceflt.transform(reference, driving, tmp_path / "ex", model_dir=str(model_dir), max_frames=5,
                                detector="five-point", formats=("npz",), progress=False)
     assert result.valid.all()
+
+
+def test_whole_body_passes_through(tmp_path, reference, driving, model_dir):
+    """Body and hands from a whole-body detector come out unchanged; only the face is replaced."""
+    import av
+
+    from faceflt.plugins import make_writer
+    from faceflt.plugins.builtin.openpose_json import read_openpose
+
+    # Keypoints "already extracted" for 8 frames: dlib's face plus a made-up body and hands.
+    det = faceflt.plugins.make_detector("dlib")
+    rng = np.random.default_rng(0)
+    keypoints = tmp_path / "kp.npz"
+    writer = make_writer("npz", keypoints)
+    bodies = []
+    with av.open(str(driving)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i == 8:
+                break
+            found = det.detect([f.to_ndarray(format="rgb24")])
+            body = rng.uniform(20, 490, (18, 2)).astype(np.float32)
+            bodies.append(body)
+            writer.write(faceflt.plugins.PoseFrame(index=i, image_size=(512, 512), face=found.landmarks[0],
+                                                   face_scores=found.confidences[0], body=body,
+                                                   body_scores=np.full(18, 0.9, np.float32),
+                                                   hands=rng.uniform(20, 490, (2, 21, 2)).astype(np.float32),
+                                                   hand_scores=np.full((2, 21), 0.8, np.float32)))
+    writer.close()
+    # the reference is detected by dlib; the driving frames come from the file
+    opts = dict(model_dir=str(model_dir), max_frames=8, formats=("openpose",), progress=False)
+    ref_pipeline = faceflt.Pipeline(faceflt.TransformOptions(detector="keypoints", detector_options={"path": str(keypoints)}, **opts))
+    original = ref_pipeline._reference
+
+    def reference_with_dlib(model, detector, references):
+        return original(model, det, references)
+
+    ref_pipeline._reference = reference_with_dlib
+    result = ref_pipeline.run([reference], driving, tmp_path / "out")
+    for i in range(8):
+        doc = json.loads((tmp_path / "out" / "openpose" / f"{i:012d}_keypoints.json").read_text())
+        frame = read_openpose(doc, image_size=(512, 512))
+        np.testing.assert_allclose(frame.body, bodies[i], atol=1e-3)
+        np.testing.assert_allclose(frame.face, result.landmarks[i], atol=1e-3)
 
 
 # ---- bad input: one clear message, exit code 1, nothing left behind

@@ -127,6 +127,8 @@ class _Tracker:
         self.since_full = 0
 
     def detect(self, frame: np.ndarray) -> Detections:
+        if not getattr(self.detector, "uses_images", True):
+            return self.detector.detect([frame])
         found = None
         if self.region is not None and self.since_full < self.interval:
             x0, y0, x1, y1 = self.region
@@ -279,18 +281,18 @@ class Pipeline:
 
     # ---- outputs
 
-    def _frame_for(self, index: int, size, face: np.ndarray, detections: dict) -> PoseFrame:
+    def _frame_for(self, index: int, size, face: np.ndarray, detections: dict, status: str) -> PoseFrame:
         ok = np.isfinite(face).all(1)
         body = detections["body"][index]
         hands = detections["hands"][index]
         return PoseFrame(index=index, image_size=tuple(int(v) for v in size), face=face,
-                         face_scores=ok.astype(np.float32),
+                         face_scores=ok.astype(np.float32), extra={"status": {"face": status}},
                          body=None if np.isnan(body).all() else body,
                          body_scores=None if np.isnan(body).all() else detections["body_scores"][index],
                          hands=None if np.isnan(hands).all() else hands,
                          hand_scores=None if np.isnan(hands).all() else detections["hand_scores"][index])
 
-    def _write(self, tmp: Path, source, flt: np.ndarray, detections: dict, fps: float) -> list[Path]:
+    def _write(self, tmp: Path, source, flt: np.ndarray, detections: dict, fps: float, status: list[str]) -> list[Path]:
         stem = source.path.stem
         video = source.kind != "image"
         targets = {
@@ -307,7 +309,7 @@ class Pipeline:
             writer = make_writer(name, target, **options)
             try:
                 for i in range(len(flt)):
-                    writer.write(self._frame_for(i, size, flt[i], detections))
+                    writer.write(self._frame_for(i, size, flt[i], detections, status[i]))
             finally:
                 writer.close()
             written.append(target)
@@ -370,7 +372,8 @@ class Pipeline:
                      valid=valid, interpolated=interpolated, fps=np.float64(fps), image_size=np.asarray(size, np.int32),
                      mode=np.str_(o.mode), reference_shape=reference.shape_coeffs[0], driver_shape=driver.shape_coeffs[0],
                      yaw_pitch_roll=cameras.yaw_pitch_roll, expression=cameras.expression_coeffs)
-            written = [tmp / "landmarks.npz", *self._write(tmp, source, flt, detections, fps)]
+            status = ["interpolated" if interpolated[i] else "fitted" if valid[i] else "missing" for i in range(len(flt))]
+            written = [tmp / "landmarks.npz", *self._write(tmp, source, flt, detections, fps, status)]
             if o.debug_video:
                 self._debug_video(tmp / f"{source.path.stem}_debug.mp4", source, flt, detections["landmarks"], model,
                                   reference, cameras, ref_images, fps)

@@ -56,7 +56,11 @@ class Detections:
 
 @runtime_checkable
 class Detector(Protocol):
-    """Finds face landmarks in RGB images."""
+    """Finds face landmarks in RGB images.
+
+    A detector may set ``uses_images = False`` when it does not look at the images (it replays
+    keypoints from a file); the pipeline then gives it whole frames only, never crops.
+    """
 
     scheme: str
 

@@ -105,6 +105,7 @@ class KeypointFileDetector:
     """Replays a keypoint file: each call returns the next frames' keypoints (the images are not looked at)."""
 
     scheme = "ibug68"
+    uses_images = False  # the pipeline must not crop frames for it: the keypoints refer to whole frames
 
     def __init__(self, options: KeypointFileOptions) -> None:
         if not options.path:

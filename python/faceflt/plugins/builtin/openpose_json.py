@@ -58,8 +58,14 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
     if variant == "openpose":
         person = {"person_id": [-1], **{k: (v if v is not None else []) for k, v in person.items()},
                   "pose_keypoints_3d": [], "face_keypoints_3d": [], "hand_left_keypoints_3d": [], "hand_right_keypoints_3d": []}
-        return {"version": 1.3, "people": [person]}
-    return {"people": [person], "canvas_height": int(h), "canvas_width": int(w)}
+        document = {"version": 1.3, "people": [person]}
+    else:
+        document = {"people": [person], "canvas_height": int(h), "canvas_width": int(w)}
+    # What faceflt knows about the frame (e.g. {"face": "interpolated"}) goes in a key of its own,
+    # which OpenPose readers ignore.
+    if frame.extra.get("status"):
+        document["faceflt"] = dict(frame.extra["status"])
+    return document
 
 
 def read_openpose(document: dict, image_size: tuple[int, int] | None = None, index: int = 0) -> PoseFrame:
