@@ -179,6 +179,33 @@ def test_whole_body_passes_through(tmp_path, reference, driving, model_dir):
         np.testing.assert_allclose(frame.body, bodies[i], atol=1e-3)
         np.testing.assert_allclose(frame.face, result.landmarks[i], atol=1e-3)
 
+    # With --retarget-body and a reference whose limbs are 1.5x the driver's: limbs grow, the face follows the nose.
+    from dataclasses import replace
+
+    big = bodies[0] + 0.5 * (bodies[0] - bodies[0][1])
+
+    def reference_with_body(model, detector, references):
+        images, fit, found = original(model, det, references)
+        return images, fit, replace(found, body=big[None], body_scores=np.ones((1, 18), np.float32))
+
+    retargeting = faceflt.Pipeline(faceflt.TransformOptions(detector="keypoints", detector_options={"path": str(keypoints)},
+                                                            retarget_body=True, **opts))
+    retargeting._reference = reference_with_body
+    moved = retargeting.run([reference], driving, tmp_path / "retargeted")
+    doc = json.loads((tmp_path / "retargeted" / "openpose" / f"{0:012d}_keypoints.json").read_text())
+    frame = read_openpose(doc, image_size=(512, 512))
+    for parent, child in ((1, 2), (2, 3), (1, 0)):
+        ratio = np.linalg.norm(frame.body[child] - frame.body[parent]) / np.linalg.norm(bodies[0][child] - bodies[0][parent])
+        lengths = [np.linalg.norm(b[child] - b[parent]) for b in bodies]
+        assert ratio == pytest.approx(1.5 * np.linalg.norm(bodies[0][child] - bodies[0][parent]) / np.median(lengths), rel=1e-3)
+    np.testing.assert_allclose(moved.landmarks[0] - result.landmarks[0], np.broadcast_to(frame.body[0] - bodies[0][0], (68, 2)), atol=1e-2)
+
+
+def test_retarget_needs_a_body(tmp_path, capsys, reference, driving, model_dir):
+    code = main(["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(tmp_path / "o"),
+                 "--model-dir", str(model_dir), "--retarget-body", "--quiet"])
+    assert code == 1 and "--retarget-body needs the reference's body" in capsys.readouterr().err
+
 
 # ---- bad input: one clear message, exit code 1, nothing left behind
 

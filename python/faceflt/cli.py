@@ -69,6 +69,7 @@ def _transform(args: argparse.Namespace) -> int:
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), model_dir=args.model_dir,
         max_frames=args.max_frames, smoothing=0.0 if args.no_smoothing else args.smoothing, max_gap=args.max_gap,
+        retarget_body=args.retarget_body,
         debug_video=args.debug_video, overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty())
     result = transform(args.reference, args.driving, args.out, options)
     print(result.summary)
@@ -115,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
     tr.add_argument("--max-gap", type=int, default=8,
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
+    tr.add_argument("--retarget-body", action="store_true",
+                    help="give the driving body the reference's limb proportions (as MusePose/UniAnimate align poses) and "
+                    "move the FLT face and hands with it; needs a whole-body detector (dwpose)")
     tr.add_argument("--debug-video", action="store_true",
                     help="also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")

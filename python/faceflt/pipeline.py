@@ -65,6 +65,9 @@ class TransformOptions:
     """Frames between full face detections while tracking."""
     fit_iterations: int = 3
     """Fitting rounds per driving frame (warm-started from the previous frame)."""
+    retarget_body: bool = False
+    """Give the driving body the reference's limb proportions and move the FLT face and hands with it
+    (needs a whole-body detector: dwpose, or keypoints files with bodies)."""
     debug_video: bool = False
     """Also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render."""
     overwrite: bool = False
@@ -205,7 +208,7 @@ class Pipeline:
                 raise InputError(f"{path}: {count} faces in the reference picture; crop it to the one person to animate")
         sizes = np.array([(im.shape[1], im.shape[0]) for im in images], np.int32)
         reference = fit_identity(model, found.landmarks, sizes, confidences=found.confidences, min_confidence=0.3)
-        return images, reference
+        return images, reference, found
 
     def _detect_driving(self, source, detector, progress: _Progress):
         tracker = _Tracker(detector, self.options.redetect_interval)
@@ -270,6 +273,7 @@ class Pipeline:
         renderer.set_reference(ref_images[0], reference, 0)
         out = np.full_like(fused.landmarks, np.nan)
         valid = np.flatnonzero(cameras.ok)
+        progress = _Progress("re-detecting", len(valid), self.options.progress)
         # The face box is known (the projected fused face), so face detection is skipped on the render.
         for chunk in np.array_split(valid, max(1, len(valid) // 32)):
             if len(chunk) == 0:
@@ -277,6 +281,8 @@ class Pipeline:
             renders = renderer.render_batch(fused.vertices[chunk], cameras.select(chunk)).rgba[..., :3]
             boxes = np.stack([_bbox(fused.landmarks[i]) for i in chunk])
             out[chunk] = detector.detect(list(renders), boxes=boxes).landmarks
+            progress.step(len(chunk))
+        progress.close()
         return out
 
     # ---- outputs
@@ -351,7 +357,10 @@ class Pipeline:
         source = open_frames(driving)
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, **o.detector_options)
-        ref_images, reference = self._reference(model, detector, references)
+        ref_images, reference, ref_found = self._reference(model, detector, references)
+        if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
+            raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
+                             "(use a whole-body detector: dwpose, or keypoints files with bodies)")
 
         total = source.frame_count if o.max_frames is None else min(source.frame_count or o.max_frames, o.max_frames)
         progress = _Progress("detecting", total, o.progress)
@@ -363,6 +372,10 @@ class Pipeline:
         flt = self._flt(model, reference, driver, cameras, detections["landmarks"], ref_images, detector, size)
         flt[~valid] = np.nan
         valid = valid & np.isfinite(flt).all((1, 2))
+        if o.retarget_body:
+            from .retarget import retarget
+
+            detections["body"], flt, detections["hands"] = retarget(ref_found.body[0], detections["body"], flt, detections["hands"])
 
         tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
