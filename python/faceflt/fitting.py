@@ -6,7 +6,8 @@ top-left corner of the image, y pointing down; NaN marks a missing point.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
 from typing import Literal, Sequence
 
 import numpy as np
@@ -45,19 +46,26 @@ class FitOptions:
     """The 2D landmark scheme; the model's mapping file defines it (iBUG 68 for the SFM)."""
 
     def _to_core(self, fit_shape: bool) -> _core.FitOptions:
-        if self.landmark_scheme != "ibug68":
-            raise ValueError(f"landmark_scheme must be 'ibug68', got {self.landmark_scheme!r}")
-        if self.num_iterations < 0:
-            raise ValueError(f"num_iterations must be >= 0, got {self.num_iterations}")
-        o = _core.FitOptions()
-        for name, value in asdict(self).items():
-            if name == "landmark_scheme":
-                continue
-            if name == "num_shape_coefficients":
-                value = -1 if value is None else value
-            setattr(o, name, value)
-        o.fit_shape = fit_shape
-        return o
+        return _core_options(self, fit_shape)
+
+
+@lru_cache(maxsize=64)
+def _core_options(options: FitOptions, fit_shape: bool) -> _core.FitOptions:
+    """The compiled options struct, made once per (options, fit_shape): a fit is often ~1 ms."""
+    if options.landmark_scheme != "ibug68":
+        raise ValueError(f"landmark_scheme must be 'ibug68', got {options.landmark_scheme!r}")
+    if options.num_iterations < 0:
+        raise ValueError(f"num_iterations must be >= 0, got {options.num_iterations}")
+    o = _core.FitOptions()
+    for f in fields(options):
+        if f.name == "landmark_scheme":
+            continue
+        value = getattr(options, f.name)
+        if f.name == "num_shape_coefficients":
+            value = -1 if value is None else value
+        setattr(o, f.name, value)
+    o.fit_shape = fit_shape
+    return o
 
 
 @dataclass(frozen=True)
