@@ -7,7 +7,7 @@ register through the ``faceflt`` entry-point group.
 from .hookspecs import hookimpl
 from .manager import (ENTRY_POINT_GROUP, available_detectors, available_writers, get_plugin_manager, make_detector,
                       make_writer)
-from .types import SCHEMES, Detections, Detector, DetectorSpec, PoseFrame, Writer, WriterSpec
+from .types import SCHEMES, Detections, Detector, DetectorSpec, PoseFrame, Writer, WriterSpec, rgb_image
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -24,4 +24,5 @@ __all__ = [
     "hookimpl",
     "make_detector",
     "make_writer",
+    "rgb_image",
 ]

@@ -8,7 +8,15 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Detections", "Detector", "DetectorSpec", "PoseFrame", "Writer", "WriterSpec", "SCHEMES"]
+__all__ = ["Detections", "Detector", "DetectorSpec", "PoseFrame", "Writer", "WriterSpec", "SCHEMES", "rgb_image"]
+
+
+def rgb_image(image, detector: str, index: int) -> np.ndarray:
+    """An input image as contiguous uint8 (H, W, 3), or a ValueError naming the detector and the image."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{detector} detector: image {index} must be (H, W, 3) uint8 RGB, got {image.shape}")
+    return image
 
 #: Landmark schemes a detector may produce, with their point counts.
 SCHEMES = {"ibug68": 68, "mediapipe468": 468, "mediapipe478": 478, "dwpose133": 133}
@@ -47,6 +55,13 @@ class Detections:
         if self.landmarks.shape != (b, k, 2) or self.confidences.shape != (b, k) or self.boxes.shape != (b, 4):
             raise ValueError(f"Detections({self.scheme}): expected landmarks (B, {k}, 2), confidences (B, {k}), boxes (B, 4); "
                              f"got {self.landmarks.shape}, {self.confidences.shape}, {self.boxes.shape}")
+
+    @classmethod
+    def empty(cls, count: int, scheme: str) -> "Detections":
+        """Detections of ``count`` images with no face yet, for a detector to fill in place."""
+        k = SCHEMES[scheme]
+        return cls(landmarks=np.full((count, k, 2), np.nan, np.float32), confidences=np.zeros((count, k), np.float32),
+                   boxes=np.full((count, 4), np.nan, np.float32), scheme=scheme, num_faces=np.zeros(count, np.int32))
 
     @property
     def found(self) -> np.ndarray:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from ..hookspecs import hookimpl
-from ..types import Detections, DetectorSpec
+from ..types import Detections, DetectorSpec, rgb_image
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,10 @@ class DlibDetector:
         self._dlib = dlib
 
     def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
-        n = len(images)
-        lms = np.full((n, 68, 2), np.nan, np.float32)
-        conf = np.zeros((n, 68), np.float32)
-        out_boxes = np.full((n, 4), np.nan, np.float32)
-        count = np.zeros(n, np.int32)
+        out = Detections.empty(len(images), self.scheme)
+        lms, conf, out_boxes, count = out.landmarks, out.confidences, out.boxes, out.num_faces
         for i, image in enumerate(images):
-            image = np.ascontiguousarray(image, dtype=np.uint8)
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"dlib detector: image {i} must be (H, W, 3) uint8 RGB, got {image.shape}")
+            image = rgb_image(image, "dlib", i)
             if boxes is not None and np.isfinite(boxes[i]).all():
                 x0, y0, x1, y1 = (int(round(float(v))) for v in boxes[i])
                 rect = self._dlib.rectangle(x0, y0, x1, y1)
@@ -71,7 +66,7 @@ class DlibDetector:
             lms[i] = [(p.x, p.y) for p in shape.parts()]
             conf[i] = 1.0  # dlib's regression trees give no per-point score
             out_boxes[i] = (rect.left(), rect.top(), rect.right(), rect.bottom())
-        return Detections(landmarks=lms, confidences=conf, boxes=out_boxes, scheme=self.scheme, num_faces=count)
+        return out
 
 
 @hookimpl

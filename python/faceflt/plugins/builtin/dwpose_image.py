@@ -140,12 +140,7 @@ def draw_dwpose(pose: dict, height: int, width: int) -> np.ndarray:
 def to_mimicmotion_dict(frame: PoseFrame) -> dict:
     """MimicMotion's pose dict: coordinates normalised (-1 only where missing, no score threshold) and
     the scores beside them."""
-    w, h = frame.image_size
-
-    def norm(points):
-        out = np.asarray(points, np.float64) / np.array([w, h], np.float64)
-        out[~np.isfinite(out).all(axis=-1)] = -1.0
-        return out
+    norm = lambda points: _normalised(points, None, frame.image_size)
 
     def scores(values, points):
         return np.where(np.isfinite(np.asarray(points)).all(-1), np.asarray(values, np.float64), 0.0)

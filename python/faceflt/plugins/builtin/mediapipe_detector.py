@@ -23,7 +23,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from ..hookspecs import hookimpl
-from ..types import Detections, DetectorSpec
+from ..types import Detections, DetectorSpec, rgb_image
 
 MEDIAPIPE_TO_IBUG68 = np.array(
     [162, 234, 93, 58, 172, 136, 149, 148, 152, 377, 378, 365, 397, 288, 323, 454, 389, 71, 63, 105, 66, 107, 336, 296, 334,
@@ -168,16 +168,10 @@ class MediapipeDetector:
         return (mesh @ to_image[:, :2].T + to_image[:, 2]).astype(np.float32), score
 
     def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
-        k = 68 if self.scheme == "ibug68" else 468
-        n = len(images)
-        lms = np.full((n, k, 2), np.nan, np.float32)
-        conf = np.zeros((n, k), np.float32)
-        out_boxes = np.full((n, 4), np.nan, np.float32)
-        count = np.zeros(n, np.int32)
+        out = Detections.empty(len(images), self.scheme)
+        lms, conf, out_boxes, count = out.landmarks, out.confidences, out.boxes, out.num_faces
         for i, image in enumerate(images):
-            image = np.ascontiguousarray(image, dtype=np.uint8)
-            if image.ndim != 3 or image.shape[2] != 3:
-                raise ValueError(f"mediapipe detector: image {i} must be (H, W, 3) uint8 RGB, got {image.shape}")
+            image = rgb_image(image, "mediapipe", i)
             if boxes is not None and np.isfinite(boxes[i]).all():
                 box = np.asarray(boxes[i], np.float64)
                 # A known box (e.g. a render of a face we fitted): eyes assumed level.
@@ -192,10 +186,10 @@ class MediapipeDetector:
             mesh, score = self._landmarks(image, box, eyes)
             if score < 0.5:
                 continue
-            lms[i] = mesh[MEDIAPIPE_TO_IBUG68] if k == 68 else mesh
+            lms[i] = mesh[MEDIAPIPE_TO_IBUG68] if self.scheme == "ibug68" else mesh
             conf[i] = score
             out_boxes[i] = box
-        return Detections(landmarks=lms, confidences=conf, boxes=out_boxes, scheme=self.scheme, num_faces=count)
+        return out
 
 
 @hookimpl
