@@ -254,12 +254,12 @@ class Pipeline:
         return driver, cameras, valid, interpolated
 
     def _flt(self, model, reference: FitResult, driver: FitResult, cameras: FitResult, driving_lms: np.ndarray,
-             ref_images, detector, size) -> np.ndarray:
+             ref_images, detector, size, mode: Mode) -> np.ndarray:
         guides = driving_lms
-        ours = fuse(model, reference.shape_coeffs[0], cameras, guides=guides, return_mesh=self.options.mode == "redetect")
-        if self.options.mode == "project":
+        ours = fuse(model, reference.shape_coeffs[0], cameras, guides=guides, return_mesh=mode == "redetect")
+        if mode == "project":
             return ours.landmarks
-        if self.options.mode == "delta":
+        if mode == "delta":
             theirs = fuse(model, driver.shape_coeffs[0], cameras, guides=guides).landmarks
             moved = driving_lms + ours.landmarks - theirs
             # where the driver's landmarks are missing (interpolated frames), the projection stands in
@@ -346,14 +346,11 @@ class Pipeline:
         finally:
             sink.close()
 
-    def run(self, references: Sequence[str | Path], driving: str | Path, out: str | Path) -> TransformResult:
+    def prepare(self, references: Sequence[str | Path], driving: str | Path) -> "Prepared":
+        """Steps 1-3: the reference identity, the driving detections and fits (shared by all modes)."""
         o = self.options
-        started = time.perf_counter()
-        out = Path(out)
         if not references:
             raise InputError("at least one --reference picture is needed")
-        if out.exists() and not o.overwrite:
-            raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
         source = open_frames(driving)
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, **o.detector_options)
@@ -361,35 +358,54 @@ class Pipeline:
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                              "(use a whole-body detector: dwpose, or keypoints files with bodies)")
-
         total = source.frame_count if o.max_frames is None else min(source.frame_count or o.max_frames, o.max_frames)
         progress = _Progress("detecting", total, o.progress)
         detections = self._detect_driving(source, detector, progress)
         progress.close()
         size = (source.width, source.height)
-        fps = source.fps
-        driver, cameras, valid, interpolated = self._fit_driving(model, detections, size, fps)
-        flt = self._flt(model, reference, driver, cameras, detections["landmarks"], ref_images, detector, size)
-        flt[~valid] = np.nan
-        valid = valid & np.isfinite(flt).all((1, 2))
+        driver, cameras, valid, interpolated = self._fit_driving(model, detections, size, source.fps)
+        return Prepared(source, model, detector, ref_images, reference, ref_found, detections, driver, cameras, valid,
+                        interpolated, size)
+
+    def landmarks(self, p: "Prepared", mode: Mode | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Step 4: the FLT landmarks (T, 68, 2) of one mode (default: the options'), NaN where no face, and
+        the valid mask (T,)."""
+        mode = mode or self.options.mode
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        flt = self._flt(p.model, p.reference, p.driver, p.cameras, p.detections["landmarks"], p.ref_images, p.detector,
+                        p.size, mode)
+        flt[~p.valid] = np.nan
+        return flt, p.valid & np.isfinite(flt).all((1, 2))
+
+    def run(self, references: Sequence[str | Path], driving: str | Path, out: str | Path) -> TransformResult:
+        o = self.options
+        started = time.perf_counter()
+        out = Path(out)
+        if out.exists() and not o.overwrite:
+            raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
+        p = self.prepare(references, driving)
+        source, detections, fps = p.source, p.detections, p.source.fps
+        flt, valid = self.landmarks(p)
+        interpolated = p.interpolated
         if o.retarget_body:
             from .retarget import retarget
 
-            detections["body"], flt, detections["hands"] = retarget(ref_found.body[0], detections["body"], flt, detections["hands"])
+            detections["body"], flt, detections["hands"] = retarget(p.ref_found.body[0], detections["body"], flt, detections["hands"])
 
         tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             np.savez(tmp / "landmarks.npz", landmarks=flt.astype(np.float32), driving_landmarks=detections["landmarks"],
-                     valid=valid, interpolated=interpolated, fps=np.float64(fps), image_size=np.asarray(size, np.int32),
-                     mode=np.str_(o.mode), reference_shape=reference.shape_coeffs[0], driver_shape=driver.shape_coeffs[0],
-                     yaw_pitch_roll=cameras.yaw_pitch_roll, expression=cameras.expression_coeffs)
+                     valid=valid, interpolated=interpolated, fps=np.float64(fps), image_size=np.asarray(p.size, np.int32),
+                     mode=np.str_(o.mode), reference_shape=p.reference.shape_coeffs[0], driver_shape=p.driver.shape_coeffs[0],
+                     yaw_pitch_roll=p.cameras.yaw_pitch_roll, expression=p.cameras.expression_coeffs)
             status = ["interpolated" if interpolated[i] else "fitted" if valid[i] else "missing" for i in range(len(flt))]
             written = [tmp / "landmarks.npz", *self._write(tmp, source, flt, detections, fps, status)]
             if o.debug_video:
-                self._debug_video(tmp / f"{source.path.stem}_debug.mp4", source, flt, detections["landmarks"], model,
-                                  reference, cameras, ref_images, fps)
+                self._debug_video(tmp / f"{source.path.stem}_debug.mp4", source, flt, detections["landmarks"], p.model,
+                                  p.reference, p.cameras, p.ref_images, fps)
                 written.append(tmp / f"{source.path.stem}_debug.mp4")
             if out.exists():
                 shutil.rmtree(out)
@@ -397,14 +413,32 @@ class Pipeline:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        outputs = tuple(out / p.relative_to(tmp) for p in written)
+        outputs = tuple(out / q.relative_to(tmp) for q in written)
         found = int(np.isfinite(detections["landmarks"]).all(-1).any(-1).sum())
         summary = (f"{len(flt)} driving frames ({source.width}x{source.height}, {fps:.2f} fps): a face detected in {found}, "
                    f"{int(interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "
                    f"FLT mode '{o.mode}', detector '{o.detector}', {time.perf_counter() - started:.1f} s. "
-                   f"Outputs in {out}: {', '.join(p.name for p in outputs)}.")
+                   f"Outputs in {out}: {', '.join(q.name for q in outputs)}.")
         return TransformResult(landmarks=flt.astype(np.float32), driving_landmarks=detections["landmarks"], valid=valid,
                                interpolated=interpolated, fps=fps, outputs=outputs, summary=summary)
+
+
+@dataclass
+class Prepared:
+    """What every mode shares: inputs, the reference and driver identities, the driving fits."""
+
+    source: Any
+    model: Any
+    detector: Any
+    ref_images: list
+    reference: FitResult
+    ref_found: Detections
+    detections: dict
+    driver: FitResult
+    cameras: FitResult
+    valid: np.ndarray
+    interpolated: np.ndarray
+    size: tuple[int, int]
 
 
 def transform(references: str | Path | Sequence[str | Path], driving: str | Path, out: str | Path,
