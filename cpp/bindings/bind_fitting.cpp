@@ -148,7 +148,7 @@ void bind_fitting(py::module_& m) {
         "fuse",
         [](const model::FaceModel& model, const FloatArray& reference_shape, const FloatArray& expression_coeffs,
            const FloatArray& rotation, const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes,
-           const std::optional<FloatArray>& guides, bool keep_mesh) {
+           const std::optional<FloatArray>& guides, bool keep_mesh, const std::optional<IntArray>& vertex_ids) {
             const char* fn = "fuse";
             check_shape(reference_shape, {model.shape.num_components()}, fn, "reference_shape");
             const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
@@ -161,6 +161,11 @@ void bind_fitting(py::module_& m) {
             if (guides) {
                 check_shape(*guides, {b, model.mapping.num_landmarks, 2}, fn, "guides");
                 guide_points = points_batch(*guides);
+            }
+            std::vector<std::vector<int>> ids;
+            if (vertex_ids) {
+                check_shape(*vertex_ids, {b, model.mapping.num_landmarks}, fn, "vertex_ids");
+                for (py::ssize_t i = 0; i < b; ++i) ids.emplace_back(vertex_ids->data(i), vertex_ids->data(i) + model.mapping.num_landmarks);
             }
             std::vector<FrameFit> frames(static_cast<std::size_t>(b));
             for (py::ssize_t i = 0; i < b; ++i) {
@@ -177,13 +182,16 @@ void bind_fitting(py::module_& m) {
             std::vector<fusion::FusedFrame> fused;
             {
                 py::gil_scoped_release release;
-                fused = fusion::fuse(model, ref, frames, guide_points, keep_mesh);
+                fused = fusion::fuse(model, ref, frames, guide_points, keep_mesh, ids);
             }
             const auto k = static_cast<py::ssize_t>(model.mapping.num_landmarks);
             auto lms = new_array<float>({b, k, 2});
             for (py::ssize_t i = 0; i < b; ++i) Eigen::Map<core::Points2>(lms.mutable_data(i), k, 2) = fused[static_cast<std::size_t>(i)].landmarks;
+            auto chosen = new_array<int>({b, k});
+            for (py::ssize_t i = 0; i < b; ++i) std::copy(fused[static_cast<std::size_t>(i)].vertex_ids.begin(), fused[static_cast<std::size_t>(i)].vertex_ids.end(), chosen.mutable_data(i));
             py::dict d;
             d["landmarks"] = lms;
+            d["vertex_ids"] = chosen;
             if (keep_mesh) {
                 const auto n = static_cast<py::ssize_t>(model.num_vertices());
                 auto meshes = new_array<float>({b, n, 3});
@@ -197,7 +205,8 @@ void bind_fitting(py::module_& m) {
             return d;
         },
         py::arg("model"), py::arg("reference_shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
-        py::arg("translation"), py::arg("image_sizes"), py::arg("guides") = py::none(), py::arg("keep_mesh") = false);
+        py::arg("translation"), py::arg("image_sizes"), py::arg("guides") = py::none(), py::arg("keep_mesh") = false,
+        py::arg("vertex_ids") = py::none());
 }
 
 }  // namespace faceflt::bindings

@@ -26,6 +26,27 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_landmarks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .evaluation.report import evaluate_pair, pair_up, write_report
+    from .io.frames import IMAGE_SUFFIXES
+    from .pipeline import TransformOptions
+
+    videos = sorted(p for p in Path(args.videos).iterdir() if p.suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm"))
+    images = sorted(p for p in Path(args.references).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not videos or not images:
+        raise FileNotFoundError(f"need videos in {args.videos} and pictures in {args.references}")
+    options = TransformOptions(detector=args.detector, model_dir=args.model_dir, max_frames=args.max_frames, formats=())
+    results = []
+    for video, image in pair_up(videos, images, args.seed):
+        result = evaluate_pair(video, image, options)
+        print(f"{video.name} <- {image.name}: " + (result.error or f"{result.frames} frames"), file=sys.stderr)
+        results.append(result)
+    print(write_report(results, Path(args.out)))
+    return 0
+
+
 def _plugins(args: argparse.Namespace) -> int:
     from .plugins import available_detectors, available_writers, get_plugin_manager
 
@@ -98,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--driving", required=True, metavar="VIDEO",
                     help="driving video (mp4, mov, mkv, avi...: H.264, HEVC, MPEG-4...), a single image, or a folder of frames")
     tr.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist unless --overwrite)")
-    tr.add_argument("--mode", choices=["delta", "project", "redetect"], default="delta",
-                    help="delta: the driver's landmarks moved by the identity difference (keeps blinks and lip shapes); "
-                    "project: the fused 3D face's landmarks; redetect: the paper's re-render textured with the reference "
-                    "and re-detect")
+    tr.add_argument("--mode", choices=["residual", "delta", "project", "redetect"], default="residual",
+                    help="residual: delta, and the identity the 3D model cannot express is swapped too (best in the "
+                    "evaluation); delta: the driver's landmarks moved by the model's identity difference (keeps blinks and "
+                    "lip shapes); project: the fused 3D face's landmarks; redetect: the paper's re-render textured with "
+                    "the reference and re-detect")
     tr.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
                     "dwpose, keypoints, or a third-party one")
     tr.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
@@ -124,6 +146,23 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_transform)
+
+    ev = commands.add_parser("eval", help="measure what FLT does")
+    ev_commands = ev.add_subparsers(dest="eval_command", metavar="WHAT")
+    lm = ev_commands.add_parser(
+        "landmarks", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="identity transfer, expression fidelity and jitter of every FLT mode on videos x pictures",
+        description="Pairs each video with a reference picture (a shuffle with a fixed seed), runs detection and fitting "
+        "once per pair, and scores every mode's landmarks beside the driver's own (see faceflt.evaluation.metrics for the "
+        "definitions). Writes report.md, scores.csv and scores.png to OUT.")
+    lm.add_argument("--videos", required=True, help="folder of driving videos")
+    lm.add_argument("--references", required=True, help="folder of reference pictures")
+    lm.add_argument("--out", required=True, help="folder for the report")
+    lm.add_argument("--max-frames", type=int, default=150, help="frames per video")
+    lm.add_argument("--seed", type=int, default=0, help="seed of the video/picture shuffle")
+    lm.add_argument("--detector", default="dlib", help="landmark detector plugin")
+    lm.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
+    lm.set_defaults(run=_eval_landmarks)
 
     plugins = commands.add_parser("plugins", help="list installed plugins, detectors and output formats",
                                   description="Lists the plugins faceflt found (built-in and from the 'faceflt' entry-point "

@@ -132,6 +132,8 @@ class FusedResult:
     """float32 (B, 68, 2): pixels in the driving frame; NaN where the driving frame had no fit."""
     vertices: np.ndarray | None = None
     """float32 (B, N, 3): the fused meshes (model units), when asked for."""
+    vertex_ids: np.ndarray | None = None
+    """int32 (B, 68): the mesh vertex each landmark was taken from (-1 where no fit); the jaw's depend on the pose."""
 
 
 def _landmarks(landmarks: np.ndarray, confidences: np.ndarray | None, min_confidence: float, fn: str) -> np.ndarray:
@@ -244,6 +246,7 @@ def fuse(
     driving: FitResult,
     guides: np.ndarray | None = None,
     *,
+    vertex_ids: np.ndarray | None = None,
     return_mesh: bool = False,
 ) -> FusedResult:
     """The FLT landmarks: the reference's identity with each driving frame's expression and camera.
@@ -253,6 +256,8 @@ def fuse(
         driving: fits of the driving frames (e.g. ``fit(..., shape_coeffs=...)`` or a free fit).
         guides: (B, 68, 2) the driving frames' detected landmarks; the jaw line follows the posed
             face's silhouette nearest to them. ``None``: the driving fit's own projected landmarks.
+        vertex_ids: (B, 68) take each landmark from these vertices instead (e.g. another fusion's
+            ``vertex_ids``, so that the two differ by identity only, not by which jaw vertex was nearest).
         return_mesh: also return the fused meshes.
     """
     ref = reference.shape_coeffs[0] if isinstance(reference, FitResult) else np.asarray(reference, np.float32)
@@ -260,5 +265,6 @@ def fuse(
     d = _core.fuse(
         model, np.ascontiguousarray(ref, np.float32), driving.expression_coeffs, driving.rotation, driving.scale,
         driving.translation, driving.image_size, guides=g, keep_mesh=return_mesh,
+        vertex_ids=None if vertex_ids is None else np.ascontiguousarray(vertex_ids, np.int32),
     )
-    return FusedResult(landmarks=d["landmarks"], vertices=d.get("meshes"))
+    return FusedResult(landmarks=d["landmarks"], vertices=d.get("meshes"), vertex_ids=d["vertex_ids"])

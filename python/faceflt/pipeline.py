@@ -7,10 +7,13 @@
 3. Fit the driver's own identity over a sample of frames, then every frame's pose and expression
    with that identity held (warm-started from the previous frame). Short gaps without a face are
    interpolated in parameter space and flagged; pose and expression are smoothed without lag.
-4. Make the FLT landmarks, one of three ways, all on the same fitted parameters:
-   ``delta`` (default): the driver's own landmarks moved by the identity difference,
+4. Make the FLT landmarks, one of four ways, all on the same fitted parameters:
+   ``delta``: the driver's own landmarks moved by the identity difference,
    driving + P(reference identity) - P(driver identity), under the driving pose and expression;
    it keeps what six blendshapes cannot express (blinks, lip shapes, asymmetry).
+   ``residual`` (default): delta, and the part of each identity the model cannot express goes too:
+   the static part of the driver's landmark residual (the driver's landmarks minus its fitted face, in
+   the face's own frame) is swapped for the reference's own residual; the moving part stays.
    ``project``: the fused face's landmarks, jaw following the silhouette.
    ``redetect`` (the paper's): the fused face rendered with the reference's texture and its landmarks
    detected again with the same detector.
@@ -39,16 +42,16 @@ from .smoothing import smooth
 
 __all__ = ["Pipeline", "TransformOptions", "TransformResult", "transform"]
 
-Mode = Literal["delta", "project", "redetect"]
-MODES = ("delta", "project", "redetect")
+Mode = Literal["residual", "delta", "project", "redetect"]
+MODES = ("residual", "delta", "project", "redetect")
 
 
 @dataclass(frozen=True)
 class TransformOptions:
     """How ``faceflt transform`` works; every field has the CLI flag of the same name."""
 
-    mode: Mode = "delta"
-    """How FLT landmarks are made (see the module docstring)."""
+    mode: Mode = "residual"
+    """How FLT landmarks are made (see the module docstring); 'residual' was best in the evaluation."""
     detector: str = "dlib"
     """A detector plugin (``faceflt plugins`` lists them)."""
     detector_options: dict[str, Any] = field(default_factory=dict)
@@ -165,6 +168,22 @@ def _shifted(found: Detections, offset: np.ndarray) -> Detections:
                    body=move(found.body), hands=move(found.hands))
 
 
+def _face_frame(cameras: FitResult):
+    """Maps 2D vectors (T, K, 2) into each frame's face frame (the camera's scale and in-plane rotation
+    removed: model units, the model's x axis along +x) and back with inverse=True."""
+    r = np.nan_to_num(cameras.rotation)
+    angle = np.arctan2(-r[:, 1, 0], r[:, 0, 0])  # the model x axis as seen in the y-down image
+    c, s, scale = np.cos(angle)[:, None], np.sin(angle)[:, None], np.asarray(cameras.scale, np.float64)[:, None]
+
+    def apply(v: np.ndarray, inverse: bool = False) -> np.ndarray:
+        x, y = v[..., 0], v[..., 1]
+        if inverse:
+            return np.stack([(c * x - s * y) * scale, (s * x + c * y) * scale], -1)
+        return np.stack([(c * x + s * y) / scale, (-s * x + c * y) / scale], -1)
+
+    return apply
+
+
 def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
     return list(zip(edges[::2], edges[1::2]))
@@ -253,18 +272,31 @@ class Pipeline:
             num_landmarks_used=fits.num_landmarks_used)
         return driver, cameras, valid, interpolated
 
-    def _flt(self, model, reference: FitResult, driver: FitResult, cameras: FitResult, driving_lms: np.ndarray,
-             ref_images, detector, size, mode: Mode) -> np.ndarray:
+    def _flt(self, model, reference: FitResult, reference_landmarks: np.ndarray, driver: FitResult, cameras: FitResult,
+             driving_lms: np.ndarray, ref_images, detector, size, mode: Mode) -> np.ndarray:
         guides = driving_lms
-        ours = fuse(model, reference.shape_coeffs[0], cameras, guides=guides, return_mesh=mode == "redetect")
         if mode == "project":
-            return ours.landmarks
-        if mode == "delta":
-            theirs = fuse(model, driver.shape_coeffs[0], cameras, guides=guides).landmarks
-            moved = driving_lms + ours.landmarks - theirs
+            return fuse(model, reference.shape_coeffs[0], cameras, guides=guides).landmarks
+        if mode in ("delta", "residual"):
+            # The driver's fusion picks the jaw vertices; the reference's uses the same ones, so the
+            # two differ by identity only.
+            theirs = fuse(model, driver.shape_coeffs[0], cameras, guides=guides)
+            ours = fuse(model, reference.shape_coeffs[0], cameras, vertex_ids=theirs.vertex_ids)
+            residual = driving_lms - theirs.landmarks  # what the model does not explain of each driving frame
+            if mode == "residual":
+                # In the face's own frame (scale and in-plane rotation removed), the driver's residual is
+                # its static part (the driver's identity beyond the model) plus a moving part (blinks,
+                # lip shapes...). Swap the static part for the reference's own residual.
+                canon = _face_frame(cameras)
+                moving = canon(residual)
+                static = np.nanmedian(moving[cameras.ok], axis=0)
+                ref_residual = _face_frame(reference.select(slice(0, 1)))(reference_landmarks[:1] - reference.projected[:1])[0]
+                residual = canon(moving - static + ref_residual, inverse=True)
+            moved = ours.landmarks + residual
             # where the driver's landmarks are missing (interpolated frames), the projection stands in
             return np.where(np.isfinite(moved), moved, ours.landmarks).astype(np.float32)
-        return self._redetect(model, reference, ours, cameras, ref_images, detector, size)
+        fused = fuse(model, reference.shape_coeffs[0], cameras, guides=guides, return_mesh=True)
+        return self._redetect(model, reference, fused, cameras, ref_images, detector, size)
 
     def _redetect(self, model, reference, fused, cameras, ref_images, detector, size) -> np.ndarray:
         from .render import Renderer
@@ -373,8 +405,8 @@ class Pipeline:
         mode = mode or self.options.mode
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        flt = self._flt(p.model, p.reference, p.driver, p.cameras, p.detections["landmarks"], p.ref_images, p.detector,
-                        p.size, mode)
+        flt = self._flt(p.model, p.reference, p.ref_found.landmarks, p.driver, p.cameras, p.detections["landmarks"],
+                        p.ref_images, p.detector, p.size, mode)
         flt[~p.valid] = np.nan
         return flt, p.valid & np.isfinite(flt).all((1, 2))
 

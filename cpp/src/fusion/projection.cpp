@@ -11,7 +11,7 @@ namespace faceflt::fusion {
 namespace {
 
 // The guide's jaw landmarks of one side matched to the nearest of the candidate vertices.
-void place_side(core::Points2& out, const std::vector<int>& landmark_ids, const std::vector<int>& contour,
+void place_side(core::Points2& out, std::vector<int>& chosen, const std::vector<int>& landmark_ids, const std::vector<int>& contour,
                 const std::vector<int>& silhouette, const core::Points2& projected, const core::Points2& guide) {
     const auto n = static_cast<int>(landmark_ids.size());
     for (int k = 0; k < n; ++k) {
@@ -19,7 +19,8 @@ void place_side(core::Points2& out, const std::vector<int>& landmark_ids, const 
         const bool guided = lm < guide.rows() && std::isfinite(guide(lm, 0)) && std::isfinite(guide(lm, 1));
         if (!guided) {
             const int at = n > 1 ? static_cast<int>(std::lround(double(k) * double(contour.size() - 1) / double(n - 1))) : 0;
-            out.row(lm) = projected.row(contour[static_cast<std::size_t>(at)]);
+            chosen[static_cast<std::size_t>(lm)] = contour[static_cast<std::size_t>(at)];
+            out.row(lm) = projected.row(chosen[static_cast<std::size_t>(lm)]);
             continue;
         }
         float best = std::numeric_limits<float>::infinity();
@@ -33,6 +34,7 @@ void place_side(core::Points2& out, const std::vector<int>& landmark_ids, const 
         };
         for (int v : contour) consider(v);
         for (int v : silhouette) consider(v);
+        chosen[static_cast<std::size_t>(lm)] = best_v;
         out.row(lm) = projected.row(best_v);
     }
 }
@@ -40,10 +42,11 @@ void place_side(core::Points2& out, const std::vector<int>& landmark_ids, const 
 }  // namespace
 
 core::Points2 project_landmarks(const model::FaceModel& model, const core::Vertices& mesh, const fitting::Camera& camera,
-                                const core::Points2& guide) {
+                                const core::Points2& guide, std::vector<int>* chosen_out) {
     const core::Points2 projected = camera.project(mesh);
     core::Points2 out(model.mapping.num_landmarks, 2);
     out.setConstant(std::numeric_limits<float>::quiet_NaN());
+    std::vector<int> chosen = model.landmark_vertices;
     for (int lm = 0; lm < model.mapping.num_landmarks; ++lm) {
         const int v = model.landmark_vertices[static_cast<std::size_t>(lm)];
         if (v >= 0) out.row(lm) = projected.row(v);
@@ -65,8 +68,9 @@ core::Points2 project_landmarks(const model::FaceModel& model, const core::Verti
     add_side(model.mapping.right_contour_landmarks, model.contour.right);
     add_side(model.mapping.left_contour_landmarks, model.contour.left);
     const auto silhouette = fitting::visible_silhouette_vertices(model, mesh, camera, near, radius);
-    place_side(out, model.mapping.right_contour_landmarks, model.contour.right, silhouette, projected, guide);
-    place_side(out, model.mapping.left_contour_landmarks, model.contour.left, silhouette, projected, guide);
+    place_side(out, chosen, model.mapping.right_contour_landmarks, model.contour.right, silhouette, projected, guide);
+    place_side(out, chosen, model.mapping.left_contour_landmarks, model.contour.left, silhouette, projected, guide);
+    if (chosen_out) *chosen_out = std::move(chosen);
     return out;
 }
 

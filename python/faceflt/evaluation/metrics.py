@@ -9,8 +9,9 @@ Yaw and pitch foreshorten the face; frames are weighted towards frontal ones whe
   the aligned face (the eye-centre distance is the unit), i.e. face width and jaw shape, nose length,
   eye spacing (fixed by the alignment) relative to all of them.
 - **Identity transfer** of an output: how far its identity features moved from the driver's towards
-  the reference's, ``t = <f_out - f_drv, f_ref - f_drv> / |f_ref - f_drv|^2`` on per-video medians: 0 still
-  the driver, 1 the reference, < 0 moved away.
+  the reference's, ``t = <f_out - f_drv, f_ref - f_drv> / |f_ref - f_drv|^2`` on medians over the frames
+  whose head pose is nearest the reference picture's (yaw and pitch within 10 degrees, else the nearest
+  tenth), since yaw and pitch foreshorten 2D geometry: 0 still the driver, 1 the reference, < 0 moved away.
 - **Expression features** (per frame, in units of the eye-centre distance): mouth opening (inner lips
   62-66, 61-67, 63-65), eye openness (upper to lower lid, both eyes), brow raise (brow middle to eye
   centre, both sides), smile width (mouth corners 48-54).
@@ -88,12 +89,29 @@ class LandmarkScores:
     """Output jitter / driver jitter."""
 
 
-def score_landmarks(output: np.ndarray, driving: np.ndarray, reference: np.ndarray) -> LandmarkScores:
+def pose_matched(poses: np.ndarray, reference_pose: np.ndarray, tolerance: float = 10.0) -> np.ndarray:
+    """bool (T,): frames whose (yaw, pitch) are within ``tolerance`` degrees of the reference's, or the
+    nearest tenth of the frames if none are."""
+    distance = np.abs(np.asarray(poses)[:, :2] - np.asarray(reference_pose)[:2]).max(1)
+    distance = np.where(np.isfinite(distance), distance, np.inf)
+    near = distance <= tolerance
+    if near.any():
+        return near
+    return distance <= np.sort(distance)[max(0, len(distance) // 10)]
+
+
+def score_landmarks(output: np.ndarray, driving: np.ndarray, reference: np.ndarray, poses: np.ndarray | None = None,
+                    reference_pose: np.ndarray | None = None) -> LandmarkScores:
     """Scores an output sequence (T, 68, 2) against the driving sequence (T, 68, 2) and the reference
-    landmarks (R, 68, 2) (one row per reference picture). Frames with NaN are left out."""
+    landmarks (R, 68, 2) (one row per reference picture). poses (T, 3) and reference_pose (3,) are
+    yaw, pitch, roll in degrees (e.g. from the fits); without them all frames count for identity.
+    Frames with NaN are left out."""
     ok = np.isfinite(output).all((1, 2)) & np.isfinite(driving).all((1, 2))
-    f_out = np.median(identity_features(output[ok]), 0)
-    f_drv = np.median(identity_features(driving[ok]), 0)
+    same_pose = ok if poses is None or reference_pose is None else ok & pose_matched(poses, reference_pose)
+    if not same_pose.any():
+        same_pose = ok
+    f_out = np.median(identity_features(output[same_pose]), 0)
+    f_drv = np.median(identity_features(driving[same_pose]), 0)
     f_ref = np.median(identity_features(reference), 0)
     direction = f_ref - f_drv
     transfer = float(np.dot(f_out - f_drv, direction) / np.dot(direction, direction))

@@ -45,10 +45,11 @@ def evaluate_pair(video: Path, reference: Path, options: TransformOptions, modes
         return PairResult(str(video), str(reference), 0, {}, error=str(e))
     driving = prepared.detections["landmarks"]
     ref = prepared.ref_found.landmarks
-    scores = {"none": score_landmarks(driving, driving, ref)}
+    poses, ref_pose = prepared.cameras.yaw_pitch_roll, prepared.reference.yaw_pitch_roll[0]
+    scores = {"none": score_landmarks(driving, driving, ref, poses, ref_pose)}
     for mode in modes:
         flt, _ = pipeline.landmarks(prepared, mode)
-        scores[mode] = score_landmarks(flt, driving, ref)
+        scores[mode] = score_landmarks(flt, driving, ref, poses, ref_pose)
     return PairResult(str(video), str(reference), len(driving), scores)
 
 
@@ -56,6 +57,7 @@ def write_report(results: Sequence[PairResult], out: Path) -> str:
     """report.md, scores.csv and scores.png in ``out``; returns the Markdown."""
     out.mkdir(parents=True, exist_ok=True)
     modes = [m for m in ("none", *MODES) if any(m in r.scores for r in results)]
+    colours = {"none": "0.6", "residual": "tab:red", "delta": "tab:blue", "project": "tab:orange", "redetect": "tab:green"}
     rows = []
     for r in results:
         for mode, s in r.scores.items():
@@ -91,7 +93,7 @@ def write_report(results: Sequence[PairResult], out: Path) -> str:
         fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
         for ax, key, title in zip(axes, ("identity_transfer", "expression_fidelity", "jitter_ratio"),
                                   ("identity transfer (1 = reference)", "expression fidelity (corr.)", "jitter / driver")):
-            ax.bar(modes, [mean(m, key) for m in modes], color=["0.6", "tab:blue", "tab:orange", "tab:green"][: len(modes)])
+            ax.bar(modes, [mean(m, key) for m in modes], color=[colours[m] for m in modes])
             ax.set_title(title)
         fig.tight_layout()
         fig.savefig(out / "scores.png", dpi=100)

@@ -4,6 +4,8 @@
 #include "faceflt/fitting/camera.hpp"
 #include "faceflt/model/face_model.hpp"
 
+#include <vector>
+
 namespace faceflt::fusion {
 
 // The landmarks of a posed mesh: (K, 2) pixels.
@@ -13,7 +15,8 @@ namespace faceflt::fusion {
 // the posed face instead of sliding behind the cheek when the head turns. Where the guide is
 // missing (NaN or no guide), the landmark takes the model-contour vertex at the same relative
 // position along its side.
+// chosen, if given, receives the vertex each landmark was taken from (K,).
 core::Points2 project_landmarks(const model::FaceModel& model, const core::Vertices& mesh, const fitting::Camera& camera,
-                                const core::Points2& guide);
+                                const core::Points2& guide, std::vector<int>* chosen = nullptr);
 
 }  // namespace faceflt::fusion

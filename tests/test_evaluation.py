@@ -1,0 +1,62 @@
+"""The landmark metrics on sequences whose answers are known, and the evaluation report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceflt.evaluation import expression_features, jitter, score_landmarks
+from faceflt.evaluation.report import pair_up
+
+import synthetic as syn
+
+
+@pytest.fixture(scope="module")
+def faces(model):
+    """A driver (T frames, moving expression and head) and a reference of another identity; the
+    'ideal' output is the reference identity with the driver's expression and pose."""
+    rng = np.random.default_rng(0)
+    t = 40
+    driver_shape, reference_shape = rng.normal(0, 1.2, 63), rng.normal(0, 1.2, 63)
+    expression = np.zeros((t, 6))
+    expression[:, 5] = 0.6 * (np.sin(np.arange(t) / 4) > 0)  # surprise on and off: mouth opens, brows rise
+    expression[:, 3] = 0.3 * (np.cos(np.arange(t) / 6) > 0)
+    ypr = np.c_[np.sin(np.arange(t) / 7) * 8, np.zeros(t), np.zeros(t)]
+    driving = syn.landmarks(model, syn.truth(model, np.tile(driver_shape, (t, 1)), expression, ypr))
+    ideal = syn.landmarks(model, syn.truth(model, np.tile(reference_shape, (t, 1)), expression, ypr))
+    reference = syn.landmarks(model, syn.truth(model, reference_shape[None], np.zeros((1, 6)), [[0.0, 0.0, 0.0]]))
+    return driving, ideal, reference, ypr
+
+
+def test_identity_transfer_is_0_for_the_driver_and_1_for_the_reference(faces):
+    driving, ideal, reference, ypr = faces
+    assert score_landmarks(driving, driving, reference).identity_transfer == pytest.approx(0.0)
+    ideal_score = score_landmarks(ideal, driving, reference, ypr, np.zeros(3))
+    assert 0.7 < ideal_score.identity_transfer < 1.2  # expression moves the jaw too (measured 0.79), so not exactly 1
+    halfway = score_landmarks((driving + ideal) / 2, driving, reference, ypr, np.zeros(3))
+    assert halfway.identity_transfer == pytest.approx(ideal_score.identity_transfer / 2, abs=0.05)
+
+
+def test_expression_fidelity_and_jitter(faces):
+    driving, ideal, reference, _ = faces
+    s = score_landmarks(ideal, driving, reference)
+    assert s.expression_correlation["mouth_opening"] > 0.95  # the surprise blendshape opens the mouth
+    frozen = np.repeat(ideal[:1], len(ideal), 0) + np.random.default_rng(1).normal(0, 0.01, ideal.shape)
+    assert score_landmarks(frozen, driving, reference).expression_correlation["mouth_opening"] < 0.5
+    assert s.jitter_ratio == pytest.approx(1.0, abs=0.3)
+    shaky = ideal + np.random.default_rng(2).normal(0, 1.0, ideal.shape)
+    assert score_landmarks(shaky, driving, reference).jitter_ratio > 1.5
+    # expression features are invariant to where the face is, how large and how rolled in the image
+    c, s_ = np.cos(0.3), np.sin(0.3)
+    moved = 1.7 * ideal @ np.array([[c, -s_], [s_, c]]).T + 40
+    np.testing.assert_allclose(expression_features(moved), expression_features(ideal), atol=1e-5)
+    assert jitter(moved) == pytest.approx(jitter(ideal), rel=1e-5)
+
+
+def test_pairing_is_a_fixed_seed_shuffle(tmp_path):
+    videos = [tmp_path / f"v{i}.mp4" for i in range(5)]
+    images = [tmp_path / f"i{i}.jpg" for i in range(3)]
+    a, b = pair_up(videos, images, seed=0), pair_up(list(reversed(videos)), images, seed=0)
+    assert a == b and [v for v, _ in a] == sorted(videos)
+    assert {i for _, i in a} == set(images)  # every picture is used
+    assert pair_up(videos, images, seed=1) != a or len(images) == 1
