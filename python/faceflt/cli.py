@@ -26,6 +26,22 @@ def _model_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import read_manifest, run_batch
+    from .pipeline import TransformOptions
+
+    items = read_manifest(args.manifest)
+    options = TransformOptions(mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
+                               formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), model_dir=args.model_dir,
+                               max_frames=args.max_frames)
+    total = len(items)
+    counter = iter(range(1, total + 1))
+    report = run_batch(items, options, workers=args.workers, engine=args.engine,
+                       on_item=lambda item, status: print(f"[{next(counter)}/{total}] {item.out}: {status}", file=sys.stderr))
+    print(report.summary())
+    return 1 if report.failed else 0
+
+
 def _eval_landmarks(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -146,6 +162,24 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_transform)
+
+    ba = commands.add_parser(
+        "batch", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="run transform over a manifest of (reference, driving, out), in parallel and resumable",
+        description="Reads a CSV (columns reference, driving, out; several references separated by ';') or a JSON list "
+        "of such objects, and runs every item whose out folder has no landmarks.npz yet, in worker processes (or Ray "
+        "tasks with --engine ray). Failures are listed with their errors at the end; exit code 1 if any failed.")
+    ba.add_argument("manifest", help="the manifest (.csv or .json); relative paths are from its folder")
+    ba.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    ba.add_argument("--engine", choices=["process", "ray"], default="process",
+                    help="process: this machine; ray: a Ray cluster (RAY_ADDRESS), pip install ray")
+    ba.add_argument("--mode", choices=["residual", "delta", "project", "redetect"], default="residual", help="FLT mode")
+    ba.add_argument("--detector", default="dlib", help="landmark detector plugin")
+    ba.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE", help="an option of the detector")
+    ba.add_argument("--format", default="dwpose,openpose,npz", help="comma-separated output formats")
+    ba.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
+    ba.add_argument("--max-frames", type=int, default=None, help="frames per driving video (default: all)")
+    ba.set_defaults(run=_batch)
 
     ev = commands.add_parser("eval", help="measure what FLT does")
     ev_commands = ev.add_subparsers(dest="eval_command", metavar="WHAT")

@@ -1,0 +1,138 @@
+"""``faceflt batch``: many transforms from a manifest, in parallel, resumable.
+
+A manifest is a CSV with columns ``reference``, ``driving``, ``out`` (several reference pictures
+separated by ``;``), or a JSON list of objects with those keys (``reference`` may be a list). Relative
+paths are taken from the manifest's folder. Items run in worker processes on this machine (default),
+or as Ray tasks on a cluster with ``--engine ray`` (``pip install ray``). An item whose output folder
+already holds ``landmarks.npz`` is finished and skipped, so an interrupted batch resumes where it
+stopped; each transform writes to a temporary folder and renames it at the end, so an interrupted
+item leaves nothing half-written (its temporary folder is removed on the next run). A failing item is
+listed with its error and never stops the others.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+from .errors import InputError
+from .pipeline import TransformOptions
+
+__all__ = ["BatchItem", "BatchReport", "read_manifest", "run_batch"]
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    references: tuple[str, ...]
+    driving: str
+    out: str
+
+
+@dataclass
+class BatchReport:
+    done: list[BatchItem] = field(default_factory=list)
+    skipped: list[BatchItem] = field(default_factory=list)
+    failed: list[tuple[BatchItem, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"{len(self.done)} done, {len(self.skipped)} already finished (skipped), {len(self.failed)} failed"]
+        lines += [f"  FAILED {item.driving} -> {item.out}: {error}" for item, error in self.failed]
+        return "\n".join(lines)
+
+
+def read_manifest(path: str | Path) -> list[BatchItem]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such manifest")
+    base = path.parent
+    resolve = lambda p: str(p if Path(p).is_absolute() else base / p)
+    if path.suffix.lower() == ".json":
+        rows = json.loads(path.read_text())
+        if not isinstance(rows, list):
+            raise InputError(f"{path}: a JSON manifest is a list of {{reference, driving, out}} objects")
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    items = []
+    for n, row in enumerate(rows, 1):
+        missing = [k for k in ("reference", "driving", "out") if not row.get(k)]
+        if missing:
+            raise InputError(f"{path}: item {n} lacks {', '.join(missing)} (columns: reference, driving, out)")
+        refs = row["reference"] if isinstance(row["reference"], list) else str(row["reference"]).split(";")
+        items.append(BatchItem(tuple(resolve(r.strip()) for r in refs if r.strip()), resolve(row["driving"]), resolve(row["out"])))
+    outs = [i.out for i in items]
+    if len(set(outs)) != len(outs):
+        raise InputError(f"{path}: two items write to the same output folder")
+    return items
+
+
+def _finished(item: BatchItem) -> bool:
+    return (Path(item.out) / "landmarks.npz").is_file()
+
+
+def _clean_partials(item: BatchItem) -> None:
+    out = Path(item.out)
+    for partial in out.parent.glob(f".{out.name}.partial-*"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _run_one(item: BatchItem, options: TransformOptions) -> str:
+    from .pipeline import transform
+
+    return transform(list(item.references), item.driving, item.out, replace(options, progress=False, overwrite=False)).summary
+
+
+def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformOptions(), workers: int | None = None,
+              engine: Literal["process", "ray"] = "process", on_item: Callable[[BatchItem, str], None] | None = None) -> BatchReport:
+    """Runs every unfinished item; returns what was done, skipped and failed (with the errors)."""
+    report = BatchReport()
+    todo = []
+    for item in items:
+        if _finished(item):
+            report.skipped.append(item)
+        else:
+            _clean_partials(item)
+            todo.append(item)
+
+    def record(item: BatchItem, error: str | None) -> None:
+        if error is None:
+            report.done.append(item)
+        else:
+            report.failed.append((item, error))
+        if on_item:
+            on_item(item, error or "done")
+
+    if engine == "ray":
+        try:
+            import ray
+        except ImportError as e:
+            raise InputError("--engine ray needs Ray: pip install 'ray[default]'") from e
+        if not ray.is_initialized():
+            ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True)
+        remote = ray.remote(_run_one)
+        refs = {remote.remote(item, options): item for item in todo}
+        for ref, item in refs.items():
+            try:
+                ray.get(ref)
+                record(item, None)
+            except Exception as e:  # noqa: BLE001 - a failing item is reported, the rest go on
+                record(item, f"{type(e).__name__}: {e}")
+        return report
+    if engine != "process":
+        raise ValueError(f"engine must be 'process' or 'ray', got {engine!r}")
+    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        futures = {pool.submit(_run_one, item, options): item for item in todo}
+        for future in as_completed(futures):
+            item = futures[future]
+            try:
+                future.result()
+                record(item, None)
+            except Exception as e:  # noqa: BLE001 - a failing item is reported, the rest go on
+                record(item, f"{type(e).__name__}: {e}")
+    return report

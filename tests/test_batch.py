@@ -1,0 +1,50 @@
+"""`faceflt batch`: parallel over processes, failures listed without stopping the rest, resumable."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from faceflt.batch import read_manifest, run_batch
+from faceflt.cli import main
+from faceflt.errors import InputError
+from faceflt.pipeline import TransformOptions
+
+from conftest import IMAGES, SHARED, require
+
+
+def test_batch_runs_lists_failures_and_resumes(tmp_path, model_dir, capsys):
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    reference = require(IMAGES / "image_0010.png", "image_0010")
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("reference,driving,out\n"
+                        f"{reference},{video},out/a\n"
+                        f"{reference};{IMAGES / 'moore_talkinghead_3.png'},{video},out/b\n"
+                        f"missing.jpg,{video},out/c\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".a.partial-999").mkdir()  # left by an interrupted run
+    argv = ["batch", str(manifest), "--workers", "2", "--model-dir", str(model_dir), "--max-frames", "4", "--format", "npz"]
+    assert main(argv) == 1  # one item failed
+    captured = capsys.readouterr()
+    assert "2 done, 0 already finished (skipped), 1 failed" in captured.out
+    assert "missing.jpg: no such file" in captured.out
+    assert (tmp_path / "out" / "a" / "landmarks.npz").is_file() and (tmp_path / "out" / "b" / "keypoints.npz").is_file()
+    assert not (tmp_path / "out" / ".a.partial-999").exists() and not (tmp_path / "out" / "c").exists()
+    # again: the finished items are skipped, the failing one is tried again
+    assert main(argv) == 1
+    assert "0 done, 2 already finished (skipped), 1 failed" in capsys.readouterr().out
+
+
+def test_manifests(tmp_path):
+    (tmp_path / "m.json").write_text(json.dumps([{"reference": ["a.jpg", "b.jpg"], "driving": "v.mp4", "out": "o"}]))
+    items = read_manifest(tmp_path / "m.json")
+    assert items[0].references == (str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg")) and items[0].out == str(tmp_path / "o")
+    (tmp_path / "bad.csv").write_text("reference,driving\na.jpg,v.mp4\n")
+    with pytest.raises(InputError, match="item 1 lacks out"):
+        read_manifest(tmp_path / "bad.csv")
+    (tmp_path / "dup.csv").write_text("reference,driving,out\na.jpg,v.mp4,o\nb.jpg,w.mp4,o\n")
+    with pytest.raises(InputError, match="same output folder"):
+        read_manifest(tmp_path / "dup.csv")
+    with pytest.raises(ValueError, match="engine"):
+        run_batch([], TransformOptions(), engine="spark")
