@@ -63,6 +63,33 @@ def _eval_landmarks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_videos(args: argparse.Namespace) -> int:
+    import csv
+    from pathlib import Path
+
+    from .evaluation.identity import bijection, evaluate_videos, make_embedder
+    from .io.frames import IMAGE_SUFFIXES
+
+    if args.pairs:
+        with open(args.pairs, newline="") as f:
+            base = Path(args.pairs).parent
+            pairs = [(base / row["video"], base / row["reference"]) for row in csv.DictReader(f)]
+    else:
+        videos = sorted(p for p in Path(args.generated).iterdir() if p.suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif"))
+        images = sorted(p for p in Path(args.references).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        pairs = bijection(videos, images, args.seed)
+    embedder = make_embedder(args.arcface_model)
+    results, fd = evaluate_videos(pairs, embedder, args.max_frames)
+    print(f"embedder: {embedder.name}")
+    print("| video | reference | frames | faces | identity similarity (mean) | variance |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {Path(r.video).name} | {Path(r.reference).name} | {r.frames} | {r.faces} | {r.mean_similarity:.3f} | {r.variance:.4f} |")
+    means = [r.mean_similarity for r in results if r.faces]
+    print(f"mean over videos: {sum(means) / max(len(means), 1):.3f}; Frechet distance (frames vs references): {fd:.4f}")
+    return 0
+
+
 def _plugins(args: argparse.Namespace) -> int:
     from .plugins import available_detectors, available_writers, get_plugin_manager
 
@@ -197,6 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("--detector", default="dlib", help="landmark detector plugin")
     lm.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
     lm.set_defaults(run=_eval_landmarks)
+
+    vi = ev_commands.add_parser(
+        "videos", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        help="identity of generated videos: per-video cosine similarity to the reference, and a Frechet distance",
+        description="For each generated video and its reference picture: the cosine similarity of every frame's face "
+        "embedding with the reference's, mean and variance over frames (the paper's Eq. 3); and the Frechet distance "
+        "between the generated frames' and the references' embeddings. Embedder: dlib's face recognition ResNet (offline, "
+        "a stand-in for ArcFace), or your ArcFace ONNX model. Pairs: a CSV (columns video, reference), else the shuffle "
+        "bijection with a fixed seed between the two folders.")
+    vi.add_argument("--generated", help="folder of generated videos")
+    vi.add_argument("--references", help="folder of reference pictures")
+    vi.add_argument("--pairs", default=None, help="CSV with columns video, reference (instead of the shuffle)")
+    vi.add_argument("--seed", type=int, default=0, help="seed of the shuffle bijection")
+    vi.add_argument("--arcface-model", default=None, help="your ArcFace .onnx (112x112 input); default: dlib's ResNet")
+    vi.add_argument("--max-frames", type=int, default=None, help="frames per video (default: all)")
+    vi.set_defaults(run=_eval_videos)
 
     plugins = commands.add_parser("plugins", help="list installed plugins, detectors and output formats",
                                   description="Lists the plugins faceflt found (built-in and from the 'faceflt' entry-point "
