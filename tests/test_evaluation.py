@@ -60,3 +60,14 @@ def test_pairing_is_a_fixed_seed_shuffle(tmp_path):
     assert a == b and [v for v, _ in a] == sorted(videos)
     assert {i for _, i in a} == set(images)  # every picture is used
     assert pair_up(videos, images, seed=1) != a or len(images) == 1
+
+
+def test_synthetic_benchmark_knows_the_answer(model):
+    """Where the exact answer is known: the fitted modes come nearer to it than the driver's own landmarks
+    (measured with seed 0: driver 7.0 px, project 6.7, delta 6.8 on the inner face). The gap is small: the
+    identity recovered from 68 landmarks is weak, which is what limits identity transfer on real data too."""
+    from faceflt.evaluation.synthetic import synthetic_benchmark
+
+    r = synthetic_benchmark(model, pairs=4, frames=40, seed=0)
+    assert set(r) == {"none", "residual", "delta", "project"}
+    assert r["project"]["inner"] < r["none"]["inner"] and r["delta"]["inner"] < r["none"]["inner"]

@@ -68,6 +68,8 @@ class TransformOptions:
     """Frames between full face detections while tracking."""
     fit_iterations: int = 3
     """Fitting rounds per driving frame (warm-started from the previous frame)."""
+    identity_lambda: float = 30.0
+    """Shape prior weight of the reference and driver identity fits (eos's default is 30)."""
     retarget_body: bool = False
     """Give the driving body the reference's limb proportions and move the FLT face and hands with it
     (needs a whole-body detector: dwpose, or keypoints files with bodies)."""
@@ -226,8 +228,12 @@ class Pipeline:
             if count > 1:
                 raise InputError(f"{path}: {count} faces in the reference picture; crop it to the one person to animate")
         sizes = np.array([(im.shape[1], im.shape[0]) for im in images], np.int32)
-        reference = fit_identity(model, found.landmarks, sizes, confidences=found.confidences, min_confidence=0.3)
+        reference = fit_identity(model, found.landmarks, sizes, self._identity_options(), confidences=found.confidences,
+                                 min_confidence=0.3)
         return images, reference, found
+
+    def _identity_options(self) -> FitOptions:
+        return FitOptions(lambda_identity=self.options.identity_lambda, num_iterations=10)
 
     def _detect_driving(self, source, detector, progress: _Progress):
         tracker = _Tracker(detector, self.options.redetect_interval)
@@ -253,7 +259,7 @@ class Pipeline:
         if len(seen) == 0:
             raise InputError("no face was found in any driving frame; check the video, or try another --detector")
         sample = seen[np.linspace(0, len(seen) - 1, min(20, len(seen))).astype(int)]
-        driver = fit_identity(model, lms[sample], size, confidences=conf[sample], min_confidence=0.3)
+        driver = fit_identity(model, lms[sample], size, self._identity_options(), confidences=conf[sample], min_confidence=0.3)
         fits = fit(model, lms, size, FitOptions(num_iterations=self.options.fit_iterations), confidences=conf,
                    min_confidence=0.3, shape_coeffs=driver.shape_coeffs[0], sequential=True, on_failure="nan")
         k = model.num_expression_coefficients

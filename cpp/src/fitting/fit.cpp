@@ -247,7 +247,10 @@ JointFit fit_identity(const FaceModel& model, const std::vector<core::Points2>& 
             correspond_and_pose(model, landmarks[i], o, states[i]);
             accumulate_shape(model, o, states[i], eq);
         }
-        if (o.fit_shape) shape = pad(solve_regularised(eq, o.lambda_identity), model.shape.num_components());
+        // The prior is weighed against the pictures' summed equations, so it grows with their number
+        // (eos's multi-image fitting does the same): landmark errors of one person's pictures are not
+        // independent (the detector's habits, the model's limits), and an unscaled prior over-fits.
+        if (o.fit_shape) shape = pad(solve_regularised(eq, o.lambda_identity * static_cast<float>(n)), model.shape.num_components());
         for (auto& s : states) {
             set_shape(model, shape, s);
             fit_expression(model, o, s);

@@ -58,8 +58,9 @@ std::vector<FrameFit> fit_batch(const model::FaceModel& model, const std::vector
                                 const FitStart& start, bool sequential, int num_threads);
 
 // One shared shape over several pictures of the same person, with per-picture camera and
-// expression (eos's multi-image fitting). The shape prior is applied once to the sum of all
-// pictures' equations, so more pictures constrain the shape more.
+// expression (eos's multi-image fitting). As there, the shape prior's weight is lambda_identity times
+// the number of pictures: the pictures' landmark errors are not independent, and a prior weighed
+// against their summed equations alone over-fits.
 struct JointFit {
     Eigen::VectorXf shape_coeffs;
     std::vector<FrameFit> frames;  // each carries shape_coeffs equal to the shared ones
