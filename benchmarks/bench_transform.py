@@ -1,0 +1,59 @@
+"""The transform's speed and memory, measured in one run:
+
+- per FLT mode, frames/s from already detected and fitted landmarks (the FLT step alone);
+- end to end (decode, dlib detection with tracking, fits, FLT, writing), frames/s on a real video;
+- peak memory (RSS) for the first 200 frames and for the whole 1008-frame video, each in a fresh
+  process: a streaming pipeline keeps them about equal.
+
+    python benchmarks/bench_transform.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from conftest import IMAGES, MODEL_DIR, SHARED  # noqa: E402
+
+VIDEO = SHARED / "data" / "videos" / "liveportrait_d6.mp4"
+REFERENCE = IMAGES / "moore_talkinghead_3.png"
+
+CHILD = """
+import json, resource, sys, tempfile, time
+import faceflt
+frames = None if sys.argv[1] == "all" else int(sys.argv[1])
+start = time.perf_counter()
+with tempfile.TemporaryDirectory() as tmp:
+    result = faceflt.transform(sys.argv[2], sys.argv[3], tmp + "/out", model_dir=sys.argv[4], max_frames=frames, progress=False)
+elapsed = time.perf_counter() - start
+print(json.dumps({"frames": len(result.landmarks), "seconds": elapsed, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def main() -> None:
+    import faceflt
+    from faceflt.pipeline import MODES, Pipeline, TransformOptions
+
+    pipeline = Pipeline(TransformOptions(model_dir=str(MODEL_DIR), max_frames=300, formats=(), progress=False))
+    prepared = pipeline.prepare([REFERENCE], VIDEO)
+    n = len(prepared.detections["landmarks"])
+    print(f"FLT step alone, {n} frames of {VIDEO.name} (detection and fits done):")
+    for mode in MODES:
+        start = time.perf_counter()
+        pipeline.landmarks(prepared, mode)
+        seconds = time.perf_counter() - start
+        print(f"  {mode:9s} {n / seconds:8.1f} frames/s")
+    print("end to end, each in a fresh process (decode, dlib detection with tracking, fits, FLT, outputs):")
+    for frames in ("200", "all"):
+        out = subprocess.run([sys.executable, "-c", CHILD, frames, str(REFERENCE), str(VIDEO), str(MODEL_DIR)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {r['frames']:5d} frames: {r['frames'] / r['seconds']:6.1f} frames/s, peak memory {r['peak_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
