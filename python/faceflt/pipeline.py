@@ -39,6 +39,7 @@ from .io import open_frames, read_image
 from .model import load_model
 from .plugins import Detections, PoseFrame, make_detector, make_writer
 from .smoothing import smooth
+from .tracking import Tracker, bbox
 
 __all__ = ["Pipeline", "TransformOptions", "TransformResult", "transform"]
 
@@ -119,57 +120,6 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _bbox(points: np.ndarray) -> np.ndarray:
-    ok = np.isfinite(points).all(-1)
-    return np.r_[points[ok].min(0), points[ok].max(0)].astype(np.float32)
-
-
-class _Tracker:
-    """Runs a detector over frames in order. After a full-frame detection, the next frame is searched
-    only in a region around the previous landmarks (twice their size): cheaper, and the detector still
-    decides whether a face is there. When it finds none, or on schedule, the whole frame is searched."""
-
-    def __init__(self, detector, interval: int) -> None:
-        self.detector, self.interval = detector, interval
-        self.region: np.ndarray | None = None
-        self.since_full = 0
-
-    def detect(self, frame: np.ndarray) -> Detections:
-        if not getattr(self.detector, "uses_images", True):
-            return self.detector.detect([frame])
-        found = None
-        if self.region is not None and self.since_full < self.interval:
-            x0, y0, x1, y1 = self.region
-            found = self.detector.detect([np.ascontiguousarray(frame[y0:y1, x0:x1])])
-            if found.found[0]:
-                found = _shifted(found, np.array([x0, y0], np.float32))
-                self.since_full += 1
-            else:
-                found = None
-        if found is None:
-            found = self.detector.detect([frame])
-            self.since_full = 0
-        if found.found[0]:
-            box = _bbox(found.landmarks[0])
-            centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()  # twice the face's size, square
-            h, w = frame.shape[:2]
-            lo = np.clip(np.floor(centre - half), 0, [w, h]).astype(int)
-            hi = np.clip(np.ceil(centre + half), 0, [w, h]).astype(int)
-            self.region = np.r_[lo, hi] if (hi - lo).min() > 16 else None
-        else:
-            self.region = None
-        return found
-
-
-def _shifted(found: Detections, offset: np.ndarray) -> Detections:
-    """Detections made on a crop, moved back into the frame."""
-    from dataclasses import replace
-
-    move = lambda a: None if a is None else a + offset
-    return replace(found, landmarks=found.landmarks + offset, boxes=found.boxes + np.r_[offset, offset],
-                   body=move(found.body), hands=move(found.hands))
-
-
 def _face_frame(cameras: FitResult):
     """Maps 2D vectors (T, K, 2) into each frame's face frame (the camera's scale and in-plane rotation
     removed: model units, the model's x axis along +x) and back with inverse=True."""
@@ -236,7 +186,7 @@ class Pipeline:
         return FitOptions(lambda_identity=self.options.identity_lambda, num_iterations=10)
 
     def _detect_driving(self, source, detector, progress: _Progress):
-        tracker = _Tracker(detector, self.options.redetect_interval)
+        tracker = Tracker(detector, self.options.redetect_interval)
         rows: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "confidences", "body", "body_scores", "hands", "hand_scores")}
         for index, frame in source:
             if self.options.max_frames is not None and index >= self.options.max_frames:
@@ -317,7 +267,7 @@ class Pipeline:
             if len(chunk) == 0:
                 continue
             renders = renderer.render_batch(fused.vertices[chunk], cameras.select(chunk)).rgba[..., :3]
-            boxes = np.stack([_bbox(fused.landmarks[i]) for i in chunk])
+            boxes = np.stack([bbox(fused.landmarks[i]) for i in chunk])
             out[chunk] = detector.detect(list(renders), boxes=boxes).landmarks
             progress.step(len(chunk))
         progress.close()
