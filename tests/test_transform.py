@@ -202,6 +202,33 @@ def test_whole_body_passes_through(tmp_path, reference, driving, model_dir):
     np.testing.assert_allclose(moved.landmarks[0] - result.landmarks[0], np.broadcast_to(frame.body[0] - bodies[0][0], (68, 2)), atol=1e-2)
 
 
+def test_nan_landmarks_from_a_plugin(tmp_path, reference, driving, model_dir):
+    """A detector plugin that gives NaN (a whole frame, or some points) does not stop the job: the frame
+    is interpolated or fitted from the points that remain."""
+    import av
+
+    from faceflt.plugins import PoseFrame, make_detector, make_writer
+
+    det = make_detector("dlib")
+    keypoints = tmp_path / "kp.npz"
+    writer = make_writer("npz", keypoints)
+    with av.open(str(driving)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i == 8:
+                break
+            face = det.detect([f.to_ndarray(format="rgb24")]).landmarks[0].copy()
+            if i == 2:
+                face[:] = np.nan
+            if i == 3:
+                face[:40] = np.nan
+            writer.write(PoseFrame(index=i, image_size=(512, 512), face=face, face_scores=np.ones(68, np.float32)))
+    writer.close()
+    result = faceflt.transform(reference, driving, tmp_path / "out", model_dir=str(model_dir), max_frames=8, formats=(),
+                               detector="keypoints", detector_options={"path": str(keypoints)}, progress=False)
+    assert result.valid.all() and result.interpolated[2] and not result.interpolated[3]
+    assert np.isfinite(result.landmarks).all()
+
+
 def test_retarget_needs_a_body(tmp_path, capsys, reference, driving, model_dir):
     code = main(["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(tmp_path / "o"),
                  "--model-dir", str(model_dir), "--retarget-body", "--quiet"])

@@ -145,6 +145,7 @@ def _transform(args: argparse.Namespace) -> int:
 
     options = TransformOptions(
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
+        reference_detector=args.reference_detector,
         formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), model_dir=args.model_dir,
         max_frames=args.max_frames, smoothing=0.0 if args.no_smoothing else args.smoothing, max_gap=args.max_gap,
         retarget_body=args.retarget_body,
@@ -183,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "the reference and re-detect")
     tr.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
                     "dwpose, keypoints, or a third-party one")
+    tr.add_argument("--reference-detector", default=None,
+                    help="detector for the reference picture (default: --detector, or dlib when --detector replays keypoints)")
     tr.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
                     "path=keypoints/ (keypoints)")

@@ -56,6 +56,9 @@ class TransformOptions:
     detector: str = "dlib"
     """A detector plugin (``faceflt plugins`` lists them)."""
     detector_options: dict[str, Any] = field(default_factory=dict)
+    reference_detector: str | None = None
+    """Detector for the reference picture(s); None: the same as ``detector``, or dlib when that one
+    replays keypoints from a file instead of looking at images."""
     formats: tuple[str, ...] = ("dwpose", "openpose", "npz")
     """Output formats (writer plugins); landmarks.npz is always written."""
     model_dir: str | None = None
@@ -342,7 +345,11 @@ class Pipeline:
         source = open_frames(driving)
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, **o.detector_options)
-        ref_images, reference, ref_found = self._reference(model, detector, references)
+        if o.reference_detector:
+            ref_detector = make_detector(o.reference_detector)
+        else:
+            ref_detector = detector if getattr(detector, "uses_images", True) else make_detector("dlib")
+        ref_images, reference, ref_found = self._reference(model, ref_detector, references)
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                              "(use a whole-body detector: dwpose, or keypoints files with bodies)")
