@@ -28,12 +28,9 @@ def _model_info(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from .batch import read_manifest, run_batch
-    from .pipeline import TransformOptions
 
     items = read_manifest(args.manifest)
-    options = TransformOptions(mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
-                               formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), model_dir=args.model_dir,
-                               max_frames=args.max_frames)
+    options = _job_options(args)
     total = len(items)
     counter = iter(range(1, total + 1))
     report = run_batch(items, options, workers=args.workers, engine=args.engine,
@@ -141,18 +138,51 @@ def _detector_options(pairs: list[str]) -> dict:
 
 
 def _transform(args: argparse.Namespace) -> int:
-    from .pipeline import TransformOptions, transform
+    from .pipeline import transform
 
-    options = TransformOptions(
-        mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
-        reference_detector=args.reference_detector,
-        formats=tuple(f.strip() for f in args.format.split(",") if f.strip()), model_dir=args.model_dir,
-        max_frames=args.max_frames, smoothing=0.0 if args.no_smoothing else args.smoothing, max_gap=args.max_gap,
-        retarget_body=args.retarget_body,
-        debug_video=args.debug_video, overwrite=args.overwrite, progress=not args.quiet and sys.stderr.isatty())
+    options = _job_options(args, debug_video=args.debug_video, overwrite=args.overwrite,
+                           progress=not args.quiet and sys.stderr.isatty())
     result = transform(args.reference, args.driving, args.out, options)
     print(result.summary)
     return 0
+
+
+def _add_job_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of a transform job, shared by `transform` and `batch`."""
+    p.add_argument("--mode", choices=["residual", "delta", "project", "redetect"], default="residual",
+                    help="residual: delta, and the identity the 3D model cannot express is swapped too (best in the "
+                    "evaluation); delta: the driver's landmarks moved by the model's identity difference (keeps blinks and "
+                    "lip shapes); project: the fused 3D face's landmarks; redetect: the paper's re-render textured with "
+                    "the reference and re-detect")
+    p.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
+                    "dwpose, keypoints, or a third-party one")
+    p.add_argument("--reference-detector", default=None,
+                    help="detector for the reference picture (default: --detector, or dlib when --detector replays keypoints)")
+    p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
+                    "path=keypoints/ (keypoints)")
+    p.add_argument("--format", default="dwpose,openpose,npz",
+                    help="comma-separated output formats: dwpose, mimicmotion, openpose, npz, or a plugin's")
+    p.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
+    p.add_argument("--smoothing", type=float, default=1.0,
+                    help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff)")
+    p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
+    p.add_argument("--max-gap", type=int, default=8,
+                    help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
+    p.add_argument("--retarget-body", action="store_true",
+                    help="give the driving body the reference's limb proportions (as MusePose/UniAnimate align poses) and "
+                    "move the FLT face and hands with it; needs a whole-body detector (dwpose)")
+
+
+def _job_options(args: argparse.Namespace, **extra) -> "TransformOptions":
+    from .pipeline import TransformOptions
+
+    return TransformOptions(
+        mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
+        reference_detector=args.reference_detector, formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
+        model_dir=args.model_dir, max_frames=args.max_frames, smoothing=0.0 if args.no_smoothing else args.smoothing,
+        max_gap=args.max_gap, retarget_body=args.retarget_body, **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,30 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--driving", required=True, metavar="VIDEO",
                     help="driving video (mp4, mov, mkv, avi...: H.264, HEVC, MPEG-4...), a single image, or a folder of frames")
     tr.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist unless --overwrite)")
-    tr.add_argument("--mode", choices=["residual", "delta", "project", "redetect"], default="residual",
-                    help="residual: delta, and the identity the 3D model cannot express is swapped too (best in the "
-                    "evaluation); delta: the driver's landmarks moved by the model's identity difference (keeps blinks and "
-                    "lip shapes); project: the fused 3D face's landmarks; redetect: the paper's re-render textured with "
-                    "the reference and re-detect")
-    tr.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
-                    "dwpose, keypoints, or a third-party one")
-    tr.add_argument("--reference-detector", default=None,
-                    help="detector for the reference picture (default: --detector, or dlib when --detector replays keypoints)")
-    tr.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
-                    help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
-                    "path=keypoints/ (keypoints)")
-    tr.add_argument("--format", default="dwpose,openpose,npz",
-                    help="comma-separated output formats: dwpose, mimicmotion, openpose, npz, or a plugin's")
-    tr.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
-    tr.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
-    tr.add_argument("--smoothing", type=float, default=1.0,
-                    help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff)")
-    tr.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
-    tr.add_argument("--max-gap", type=int, default=8,
-                    help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
-    tr.add_argument("--retarget-body", action="store_true",
-                    help="give the driving body the reference's limb proportions (as MusePose/UniAnimate align poses) and "
-                    "move the FLT face and hands with it; needs a whole-body detector (dwpose)")
+    _add_job_arguments(tr)
     tr.add_argument("--debug-video", action="store_true",
                     help="also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render")
     tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
@@ -217,12 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     ba.add_argument("--engine", choices=["process", "ray"], default="process",
                     help="process: this machine; ray: a Ray cluster (RAY_ADDRESS), pip install ray")
-    ba.add_argument("--mode", choices=["residual", "delta", "project", "redetect"], default="residual", help="FLT mode")
-    ba.add_argument("--detector", default="dlib", help="landmark detector plugin")
-    ba.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE", help="an option of the detector")
-    ba.add_argument("--format", default="dwpose,openpose,npz", help="comma-separated output formats")
-    ba.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
-    ba.add_argument("--max-frames", type=int, default=None, help="frames per driving video (default: all)")
+    _add_job_arguments(ba)
     ba.set_defaults(run=_batch)
 
     ev = commands.add_parser("eval", help="measure what FLT does")
