@@ -91,3 +91,23 @@ def test_failed_driving_frames_give_nan(model, pair):
     assert np.isfinite(fused.landmarks[[0, 1, 3, 4, 5]]).all()
     with pytest.raises(ValueError, match=r"fuse\(\): reference_shape must have shape \(63,\)"):
         faceflt.fuse(model, np.zeros(5), fits)
+
+
+def test_residuals_lift_to_3d_and_project_back():
+    """Offsets seen from several poses are recovered exactly; from one view, the part in its image plane."""
+    from faceflt import _core
+
+    rng = np.random.default_rng(4)
+    offsets = rng.normal(0, 2, (68, 3)).astype(np.float32)
+    rotations = _core.rotations_from_yaw_pitch_roll(np.array([[-30, 5, 0], [0, -10, 3], [25, 8, -4], [10, 0, 0]], np.float32))
+    scales = np.array([2.0, 1.5, 2.5, 1.0], np.float32)
+    seen = _core.project_offsets(offsets, rotations, scales)
+    # independent check of the projection: d(u, v) = s (r1 . d, -(r2 . d)) in the y-down image
+    np.testing.assert_allclose(seen[1], scales[1] * np.c_[offsets @ rotations[1, 0], -(offsets @ rotations[1, 1])], atol=1e-4)
+    np.testing.assert_allclose(_core.lift_residuals(seen, rotations, scales, 1e-6), offsets, atol=1e-3)
+    one = _core.lift_residuals(seen[:1], rotations[:1], scales[:1])
+    np.testing.assert_allclose(_core.project_offsets(one, rotations[:1], scales[:1]), seen[:1], atol=1e-2)
+    assert np.abs(one @ rotations[0, 2]).max() < 1e-2  # no depth: that view cannot see it
+    missing = seen.copy()
+    missing[:, 5] = np.nan
+    assert np.isnan(_core.lift_residuals(missing, rotations, scales)[5]).all()

@@ -4,6 +4,7 @@
 #include "arrays.hpp"
 #include "faceflt/fitting/fit.hpp"
 #include "faceflt/fusion/fusion.hpp"
+#include "faceflt/fusion/residuals.hpp"
 
 #include <pybind11/stl.h>
 
@@ -114,6 +115,46 @@ void bind_fitting(py::module_& m) {
         },
         py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"), py::arg("shape_start") = py::none(),
         py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0);
+
+    m.def(
+        "lift_residuals",
+        [](const FloatArray& residuals, const FloatArray& rotation, const FloatArray& scale, float ridge) {
+            const auto b = residuals.ndim() == 3 ? residuals.shape(0) : -1;
+            check_shape(residuals, {b, -1, 2}, "lift_residuals", "residuals");
+            check_shape(rotation, {b, 3, 3}, "lift_residuals", "rotation");
+            check_shape(scale, {b}, "lift_residuals", "scale");
+            std::vector<fitting::Camera> cams(static_cast<std::size_t>(b));
+            for (py::ssize_t i = 0; i < b; ++i) {
+                cams[static_cast<std::size_t>(i)].rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
+                cams[static_cast<std::size_t>(i)].scale = scale.at(i);
+            }
+            const auto lifted = fusion::lift_residuals(points_batch(residuals), cams, ridge);
+            auto out = new_array<float>({lifted.rows(), 3});
+            Eigen::Map<core::Vertices>(out.mutable_data(), lifted.rows(), 3) = lifted;
+            return out;
+        },
+        py::arg("residuals"), py::arg("rotation"), py::arg("scale"), py::arg("ridge") = 1e-3f,
+        "3D offsets (K, 3), model units, that best explain (B, K, 2) pixel residuals seen through B cameras.");
+
+    m.def(
+        "project_offsets",
+        [](const FloatArray& offsets, const FloatArray& rotation, const FloatArray& scale) {
+            const auto b = rotation.ndim() == 3 ? rotation.shape(0) : -1;
+            check_shape(offsets, {-1, 3}, "project_offsets", "offsets");
+            check_shape(rotation, {b, 3, 3}, "project_offsets", "rotation");
+            check_shape(scale, {b}, "project_offsets", "scale");
+            const core::Vertices o = Eigen::Map<const core::Vertices>(offsets.data(), offsets.shape(0), 3);
+            auto out = new_array<float>({b, offsets.shape(0), 2});
+            for (py::ssize_t i = 0; i < b; ++i) {
+                fitting::Camera c;
+                c.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
+                c.scale = scale.at(i);
+                Eigen::Map<core::Points2>(out.mutable_data(i), offsets.shape(0), 2) = fusion::project_offsets(o, c);
+            }
+            return out;
+        },
+        py::arg("offsets"), py::arg("rotation"), py::arg("scale"),
+        "The (B, K, 2) pixel displacements of (K, 3) offsets under B cameras.");
 
     m.def(
         "rotations_from_yaw_pitch_roll",

@@ -12,8 +12,9 @@
    driving + P(reference identity) - P(driver identity), under the driving pose and expression;
    it keeps what six blendshapes cannot express (blinks, lip shapes, asymmetry).
    ``residual`` (default): delta, and the part of each identity the model cannot express goes too:
-   the static part of the driver's landmark residual (the driver's landmarks minus its fitted face, in
-   the face's own frame) is swapped for the reference's own residual; the moving part stays.
+   the driver's landmark residual (detected minus fitted), lifted to 3D offsets over all frames, is
+   its static identity beyond the model; it is swapped for the reference's own, lifted from its picture,
+   each shown under the frame's pose; what moves (blinks, lip shapes) stays.
    ``project``: the fused face's landmarks, jaw following the silhouette.
    ``redetect`` (the paper's): the fused face rendered with the reference's texture and its landmarks
    detected again with the same detector.
@@ -123,22 +124,6 @@ class _Progress:
             sys.stderr.write("\n")
 
 
-def _face_frame(cameras: FitResult):
-    """Maps 2D vectors (T, K, 2) into each frame's face frame (the camera's scale and in-plane rotation
-    removed: model units, the model's x axis along +x) and back with inverse=True."""
-    r = np.nan_to_num(cameras.rotation)
-    angle = np.arctan2(-r[:, 1, 0], r[:, 0, 0])  # the model x axis as seen in the y-down image
-    c, s, scale = np.cos(angle)[:, None], np.sin(angle)[:, None], np.asarray(cameras.scale, np.float64)[:, None]
-
-    def apply(v: np.ndarray, inverse: bool = False) -> np.ndarray:
-        x, y = v[..., 0], v[..., 1]
-        if inverse:
-            return np.stack([(c * x - s * y) * scale, (s * x + c * y) * scale], -1)
-        return np.stack([(c * x + s * y) / scale, (-s * x + c * y) / scale], -1)
-
-    return apply
-
-
 def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
     return list(zip(edges[::2], edges[1::2]))
@@ -243,14 +228,17 @@ class Pipeline:
             ours = fuse(model, reference.shape_coeffs[0], cameras, vertex_ids=theirs.vertex_ids)
             residual = driving_lms - theirs.landmarks  # what the model does not explain of each driving frame
             if mode == "residual":
-                # In the face's own frame (scale and in-plane rotation removed), the driver's residual is
-                # its static part (the driver's identity beyond the model) plus a moving part (blinks,
-                # lip shapes...). Swap the static part for the reference's own residual.
-                canon = _face_frame(cameras)
-                moving = canon(residual)
-                static = np.nanmedian(moving[cameras.ok], axis=0)
-                ref_residual = _face_frame(reference.select(slice(0, 1)))(reference_landmarks[:1] - reference.projected[:1])[0]
-                residual = canon(moving - static + ref_residual, inverse=True)
+                # Lifted to 3D offsets in model space, the driver's residual has a static part (its
+                # identity beyond the model, seen from all frames' poses) and a moving part (blinks, lip
+                # shapes...). The static part is swapped for the reference's own residual, lifted from its
+                # picture; both are shown under each frame's pose, so a turned head foreshortens them.
+                ok = cameras.ok & np.isfinite(residual).all((1, 2))
+                rot = np.nan_to_num(cameras.rotation)
+                static = _core.lift_residuals(residual[ok], rot[ok], cameras.scale[ok])
+                ref_residual = reference_landmarks[:1] - reference.projected[:1]
+                ref_static = _core.lift_residuals(ref_residual, reference.rotation[:1], reference.scale[:1])
+                swap = np.nan_to_num(ref_static) - np.nan_to_num(static)
+                residual = residual + _core.project_offsets(swap, rot, np.nan_to_num(cameras.scale))
             moved = ours.landmarks + residual
             # where the driver's landmarks are missing (interpolated frames), the projection stands in
             return np.where(np.isfinite(moved), moved, ours.landmarks).astype(np.float32)
