@@ -35,7 +35,6 @@ print(json.dumps({"frames": len(result.landmarks), "seconds": elapsed, "peak_mb"
 
 
 def main() -> None:
-    import faceflt
     from faceflt.pipeline import MODES, Pipeline, TransformOptions
 
     pipeline = Pipeline(TransformOptions(model_dir=str(MODEL_DIR), max_frames=300, formats=(), progress=False))

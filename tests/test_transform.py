@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 
 import faceflt
 from faceflt.cli import main
-from faceflt.errors import InputError
 from faceflt.smoothing import one_euro, smooth
 
 from conftest import IMAGES, SHARED, require

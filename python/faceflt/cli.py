@@ -175,7 +175,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     "move the FLT face and hands with it; needs a whole-body detector (dwpose)")
 
 
-def _job_options(args: argparse.Namespace, **extra) -> "TransformOptions":
+def _job_options(args: argparse.Namespace, **extra):
     from .pipeline import TransformOptions
 
     return TransformOptions(
