@@ -125,6 +125,14 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def _fused_chunks(model, reference: FitResult, cameras: FitResult, guides: np.ndarray, frames: np.ndarray, size: int = 32):
+    """Yields (frame indices, FusedResult with meshes) block by block, so that only a block of meshes
+    (3448 x 3 floats a frame) is held, whatever the length of the video."""
+    for start in range(0, len(frames), size):
+        chunk = np.asarray(frames[start : start + size])
+        yield chunk, fuse(model, reference.shape_coeffs[0], cameras.select(chunk), guides=guides[chunk], return_mesh=True)
+
+
 def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
     edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
     return list(zip(edges[::2], edges[1::2]))
@@ -243,23 +251,20 @@ class Pipeline:
             moved = ours.landmarks + residual
             # where the driver's landmarks are missing (interpolated frames), the projection stands in
             return np.where(np.isfinite(moved), moved, ours.landmarks).astype(np.float32)
-        fused = fuse(model, reference.shape_coeffs[0], cameras, guides=guides, return_mesh=True)
-        return self._redetect(model, reference, fused, cameras, ref_images, detector, size)
+        return self._redetect(model, reference, cameras, guides, ref_images, detector, size)
 
-    def _redetect(self, model, reference, fused, cameras, ref_images, detector, size) -> np.ndarray:
+    def _redetect(self, model, reference, cameras, guides, ref_images, detector, size) -> np.ndarray:
         from .render import Renderer
 
         renderer = Renderer(model, size)
         renderer.set_reference(ref_images[0], reference, 0)
-        out = np.full_like(fused.landmarks, np.nan)
+        out = np.full_like(guides, np.nan)
         valid = np.flatnonzero(cameras.ok)
         progress = _Progress("re-detecting", len(valid), self.options.progress)
-        # The face box is known (the projected fused face), so face detection is skipped on the render.
-        for chunk in np.array_split(valid, max(1, len(valid) // 32)):
-            if len(chunk) == 0:
-                continue
-            renders = renderer.render_batch(fused.vertices[chunk], cameras.select(chunk)).rgba[..., :3]
-            boxes = np.stack([bbox(fused.landmarks[i]) for i in chunk])
+        for chunk, fused in _fused_chunks(model, reference, cameras, guides, valid):
+            renders = renderer.render_batch(fused.vertices, cameras.select(chunk)).rgba[..., :3]
+            # The face box is known (the projected fused face), so face detection is skipped on the render.
+            boxes = np.stack([bbox(face) for face in fused.landmarks])
             out[chunk] = detector.detect(list(renders), boxes=boxes).landmarks
             progress.step(len(chunk))
         progress.close()
@@ -309,12 +314,16 @@ class Pipeline:
 
         renderer = Renderer(model, (source.width, source.height))
         renderer.set_reference(ref_images[0], reference, 0)
-        meshes = fuse(model, reference.shape_coeffs[0], cameras, guides=driving_lms, return_mesh=True).vertices
+        meshes = {}
+        chunks = _fused_chunks(model, reference, cameras, driving_lms, np.arange(len(flt)))
         sink = FrameSink(path, fps or 30.0)
         try:
             for i, frame in source:
                 if i >= len(flt):
                     break
+                if i not in meshes:  # the next block of fused meshes, as the video reaches it
+                    chunk, fused = next(chunks)
+                    meshes = dict(zip(chunk.tolist(), fused.vertices))
                 panels = [frame, frame.copy(), frame.copy(), np.zeros_like(frame)]
                 for panel, pts, colour in ((panels[1], driving_lms[i], (255, 64, 64)), (panels[2], flt[i], (64, 255, 64))):
                     for x, y in pts[np.isfinite(pts).all(1)]:
