@@ -3,6 +3,7 @@
 #pragma once
 
 #include "faceflt/core/types.hpp"
+#include "faceflt/fitting/camera.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -44,6 +45,20 @@ inline std::vector<core::Points2> points_batch(const FloatArray& a) {
         out[b] = Eigen::Map<const core::Points2>(a.data(static_cast<py::ssize_t>(b)), k, 2);
     }
     return out;
+}
+
+// Row i of batched camera arrays: rotation (B, 3, 3), scale (B,), translation (B, 2) or none.
+inline fitting::Camera camera_at(const FloatArray& rotation, const FloatArray& scale, py::ssize_t i,
+                                 const FloatArray* translation = nullptr, float image_height = 0.0f) {
+    fitting::Camera c;
+    c.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
+    c.scale = scale.at(i);
+    if (translation) {
+        c.tx = translation->at(i, 0);
+        c.ty = translation->at(i, 1);
+    }
+    c.image_height = image_height;
+    return c;
 }
 
 template <typename T>

@@ -124,10 +124,7 @@ void bind_fitting(py::module_& m) {
             check_shape(rotation, {b, 3, 3}, "lift_residuals", "rotation");
             check_shape(scale, {b}, "lift_residuals", "scale");
             std::vector<fitting::Camera> cams(static_cast<std::size_t>(b));
-            for (py::ssize_t i = 0; i < b; ++i) {
-                cams[static_cast<std::size_t>(i)].rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
-                cams[static_cast<std::size_t>(i)].scale = scale.at(i);
-            }
+            for (py::ssize_t i = 0; i < b; ++i) cams[static_cast<std::size_t>(i)] = camera_at(rotation, scale, i);
             const auto lifted = fusion::lift_residuals(points_batch(residuals), cams, ridge);
             auto out = new_array<float>({lifted.rows(), 3});
             Eigen::Map<core::Vertices>(out.mutable_data(), lifted.rows(), 3) = lifted;
@@ -146,10 +143,7 @@ void bind_fitting(py::module_& m) {
             const core::Vertices o = Eigen::Map<const core::Vertices>(offsets.data(), offsets.shape(0), 3);
             auto out = new_array<float>({b, offsets.shape(0), 2});
             for (py::ssize_t i = 0; i < b; ++i) {
-                fitting::Camera c;
-                c.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
-                c.scale = scale.at(i);
-                Eigen::Map<core::Points2>(out.mutable_data(i), offsets.shape(0), 2) = fusion::project_offsets(o, c);
+                Eigen::Map<core::Points2>(out.mutable_data(i), offsets.shape(0), 2) = fusion::project_offsets(o, camera_at(rotation, scale, i));
             }
             return out;
         },
@@ -212,11 +206,7 @@ void bind_fitting(py::module_& m) {
             for (py::ssize_t i = 0; i < b; ++i) {
                 FrameFit& f = frames[static_cast<std::size_t>(i)];
                 f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
-                f.camera.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
-                f.camera.scale = scale.at(i);
-                f.camera.tx = translation.at(i, 0);
-                f.camera.ty = translation.at(i, 1);
-                f.camera.image_height = static_cast<float>(sizes[static_cast<std::size_t>(i)][1]);
+                f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(sizes[static_cast<std::size_t>(i)][1]));
                 f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale);
             }
             const Eigen::VectorXf ref = Eigen::Map<const Eigen::VectorXf>(reference_shape.data(), reference_shape.shape(0));

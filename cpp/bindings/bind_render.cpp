@@ -15,17 +15,6 @@ namespace {
 
 using UInt8Array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
-fitting::Camera camera_at(const FloatArray& rotation, const FloatArray& scale, const FloatArray& translation, py::ssize_t i,
-                          float image_height) {
-    fitting::Camera c;
-    c.rotation = Eigen::Map<const Eigen::Matrix<float, 3, 3, Eigen::RowMajor>>(rotation.data(i));
-    c.scale = scale.at(i);
-    c.tx = translation.at(i, 0);
-    c.ty = translation.at(i, 1);
-    c.image_height = image_height;
-    return c;
-}
-
 render::ScreenVertices to_screen(const fitting::Camera& c, const core::Vertices& v) {
     render::ScreenVertices s(v.rows(), 3);
     s.leftCols<2>() = c.project(v);
@@ -109,7 +98,7 @@ void bind_render(py::module_& m) {
                 {
                     py::gil_scoped_release release;
                     for (py::ssize_t i = 0; i < b; ++i) {
-                        const fitting::Camera c = camera_at(rotation, scale, translation, i, static_cast<float>(r.height()));
+                        const fitting::Camera c = camera_at(rotation, scale, i, &translation, static_cast<float>(r.height()));
                         const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(i), n, 3);
                         std::uint8_t* frame = out + 4 * pixels * static_cast<std::size_t>(i);
                         r.render(to_screen(c, v), frame, depth_out ? depth_out + pixels * static_cast<std::size_t>(i) : nullptr);
@@ -138,7 +127,7 @@ void bind_render(py::module_& m) {
             check_shape(rotation, {1, 3, 3}, fn, "rotation");
             check_shape(scale, {1}, fn, "scale");
             check_shape(translation, {1, 2}, fn, "translation");
-            const fitting::Camera c = camera_at(rotation, scale, translation, 0, static_cast<float>(height));
+            const fitting::Camera c = camera_at(rotation, scale, 0, &translation, static_cast<float>(height));
             const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(), model.num_vertices(), 3);
             const render::ScreenVertices s = to_screen(c, v);
             std::vector<int> all(static_cast<std::size_t>(model.num_vertices()));
