@@ -38,8 +38,14 @@ def truth(model, shape, expression, ypr, scale: float = 2.0, size=(512, 512)) ->
 
 
 def truth_landmarks(model, t: FitResult) -> np.ndarray:
-    """The 68 landmarks of each truth frame, jaw points on the model contour (no detector guide)."""
-    return np.concatenate([fuse(model, t.shape_coeffs[i], t.select(slice(i, i + 1))).landmarks for i in range(len(t))])
+    """The 68 landmarks of each truth frame, jaw points on the model contour (no detector guide).
+    One fusion call per distinct identity among the frames."""
+    out = np.empty((len(t), model.num_landmarks, 2), np.float32)
+    shapes, which = np.unique(t.shape_coeffs, axis=0, return_inverse=True)
+    for k, shape in enumerate(shapes):
+        rows = np.flatnonzero(which.reshape(-1) == k)
+        out[rows] = fuse(model, shape, t.select(rows)).landmarks
+    return out
 
 
 def sample(rng: np.random.Generator, model, n: int, max_yaw: float = 25.0):
