@@ -88,3 +88,40 @@ def test_arcface_preprocessing_on_a_synthetic_model(tmp_path):
     # eyes and mouth corners land on the template; the nose of this turned face (yaw -28 deg) lies off it
     assert np.abs(moved - ARCFACE_TEMPLATE)[[0, 1, 3, 4]].max() < 2
     assert embedder.aligned(image, five).shape == (112, 112, 3)
+
+
+def test_inception_features_of_the_face_crop_feed_the_frechet_distance(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    # an Inception-like model: the mean colour of its 299 x 299 input
+    graph = helper.make_graph(
+        [helper.make_node("GlobalAveragePool", ["input"], ["pooled"]), helper.make_node("Flatten", ["pooled"], ["features"])],
+        "inception_like", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 299, 299])],
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "inception.onnx"))
+    from faceflt.evaluation.identity import InceptionEmbedder, evaluate_videos
+    from faceflt.io import read_image
+    from faceflt.plugins import make_detector
+
+    image = read_image(require(IMAGES / "image_0010.png", "image_0010"))
+    inception = InceptionEmbedder(str(tmp_path / "inception.onnx"))
+    assert inception.size == 299
+    crop = inception.crop(image, make_detector("dlib").detect([image]).landmarks[0])
+    assert crop.shape == (299, 299, 3) and crop.mean() > 20  # a face, not the black border
+    np.testing.assert_allclose(inception.embed(image), (crop / 127.5 - 1).reshape(-1, 3).mean(0), atol=1e-4)
+
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    pairs = [(video, IMAGES / "image_0010.png"), (video, IMAGES / "liveportrait_d9.jpg")]
+    results, fd = evaluate_videos(pairs, DlibEmbedder(), max_frames=4, features=inception)
+    assert [r.faces for r in results] == [4, 4]
+    # the distance is over the 3-D colour features: 8 frame crops against the 2 reference crops
+    from faceflt.io import open_frames
+
+    frames = [inception.embed(frame) for _, (_, frame) in zip(range(4), open_frames(video))]
+    refs = [inception.embed(read_image(p)) for _, p in pairs]
+    assert fd == pytest.approx(frechet_distance(np.stack(frames * 2), np.stack(refs)), rel=1e-6)
+    with pytest.raises(Exception, match="no Inception ONNX model"):
+        InceptionEmbedder(str(tmp_path / "missing.onnx"))

@@ -57,6 +57,9 @@ def _eval_landmarks(args: argparse.Namespace) -> int:
         print(f"{video.name} <- {image.name}: " + (result.error or f"{result.frames} frames"), file=sys.stderr)
         results.append(result)
     print(write_report(results, Path(args.out)))
+    if all(r.error for r in results):
+        print("error: no video/picture pair could be evaluated (see the reasons above)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -64,7 +67,7 @@ def _eval_videos(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
-    from .evaluation.identity import bijection, evaluate_videos, make_embedder
+    from .evaluation.identity import InceptionEmbedder, bijection, evaluate_videos, make_embedder
     from .io.frames import IMAGE_SUFFIXES
 
     if args.pairs:
@@ -76,8 +79,9 @@ def _eval_videos(args: argparse.Namespace) -> int:
         images = sorted(p for p in Path(args.references).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         pairs = bijection(videos, images, args.seed)
     embedder = make_embedder(args.arcface_model)
-    results, fd = evaluate_videos(pairs, embedder, args.max_frames)
-    print(f"embedder: {embedder.name}")
+    features = InceptionEmbedder(args.inception_model) if args.inception_model else None
+    results, fd = evaluate_videos(pairs, embedder, args.max_frames, features)
+    print(f"embedder: {embedder.name}; Frechet distance on {(features or embedder).name} features")
     print("| video | reference | frames | faces | identity similarity (mean) | variance |")
     print("|---|---|---|---|---|---|")
     for r in results:
@@ -166,7 +170,8 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
     p.add_argument("--smoothing", type=float, default=1.0,
-                    help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff)")
+                    help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
+                   "and of the landmark residual kept by residual and delta modes (1: 10 Hz minimum cutoff)")
     p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
     p.add_argument("--max-gap", type=int, default=8,
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
@@ -257,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     vi.add_argument("--pairs", default=None, help="CSV with columns video, reference (instead of the shuffle)")
     vi.add_argument("--seed", type=int, default=0, help="seed of the shuffle bijection")
     vi.add_argument("--arcface-model", default=None, help="your ArcFace .onnx (112x112 input); default: dlib's ResNet")
+    vi.add_argument("--inception-model", default=None,
+                    help="your Inception .onnx (FID's network, 299x299 input): the Frechet distance uses its features of "
+                    "the face crops, as FID does; default: the identity embeddings")
     vi.add_argument("--max-frames", type=int, default=None, help="frames per video (default: all)")
     vi.set_defaults(run=_eval_videos)
 

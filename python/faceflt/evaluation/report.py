@@ -45,11 +45,11 @@ def evaluate_pair(video: Path, reference: Path, options: TransformOptions, modes
         return PairResult(str(video), str(reference), 0, {}, error=str(e))
     driving = prepared.detections["landmarks"]
     ref = prepared.ref_found.landmarks
-    poses, ref_pose = prepared.cameras.yaw_pitch_roll, prepared.reference.yaw_pitch_roll[0]
-    scores = {"none": score_landmarks(driving, driving, ref, poses, ref_pose)}
+    image = prepared.ref_images[0]
+    score = lambda lms: score_landmarks(prepared.model, lms, driving, ref, prepared.size, (image.shape[1], image.shape[0]))
+    scores = {"none": score(driving)}
     for mode in modes:
-        flt, _ = pipeline.landmarks(prepared, mode)
-        scores[mode] = score_landmarks(flt, driving, ref, poses, ref_pose)
+        scores[mode] = score(pipeline.landmarks(prepared, mode)[0])
     return PairResult(str(video), str(reference), len(driving), scores)
 
 
