@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -48,3 +49,25 @@ def test_manifests(tmp_path):
         read_manifest(tmp_path / "dup.csv")
     with pytest.raises(ValueError, match="engine"):
         run_batch([], TransformOptions(), engine="spark")
+
+
+def test_ray_engine_runs_the_same_items(tmp_path, model_dir):
+    ray = pytest.importorskip("ray")
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    reference = require(IMAGES / "image_0010.png", "image_0010")
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("reference,driving,out\n"
+                        f"{reference},{video},out/a\n"
+                        f"missing.jpg,{video},out/c\n")
+    items = read_manifest(manifest)
+    options = TransformOptions(model_dir=str(model_dir), max_frames=3, formats=("npz",))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)  # a local cluster
+    try:
+        report = run_batch(items, options, engine="ray")
+        again = run_batch(items, options, engine="ray")
+    finally:
+        ray.shutdown()
+    assert [Path(i.out).name for i in report.done] == ["a"] and len(report.failed) == 1
+    assert "missing.jpg: no such file" in report.failed[0][1]
+    assert (tmp_path / "out" / "a" / "landmarks.npz").is_file() and not (tmp_path / "out" / "c").exists()
+    assert [Path(i.out).name for i in again.skipped] == ["a"] and not again.done

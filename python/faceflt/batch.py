@@ -112,7 +112,7 @@ def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformO
         try:
             import ray
         except ImportError as e:
-            raise InputError("--engine ray needs Ray: pip install 'ray[default]'") from e
+            raise InputError("--engine ray needs Ray: pip install 'faceflt[ray]' (or ray)") from e
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True)
         remote = ray.remote(_run_one)

@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("manifest", help="the manifest (.csv or .json); relative paths are from its folder")
     ba.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     ba.add_argument("--engine", choices=["process", "ray"], default="process",
-                    help="process: this machine; ray: a Ray cluster (RAY_ADDRESS), pip install ray")
+                    help="process: this machine; ray: a Ray cluster (RAY_ADDRESS), pip install 'faceflt[ray]'")
     _add_job_arguments(ba)
     ba.set_defaults(run=_batch)
 
