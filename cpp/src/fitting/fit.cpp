@@ -1,6 +1,7 @@
 #include "faceflt/fitting/fit.hpp"
 
 #include "faceflt/core/errors.hpp"
+#include "faceflt/core/kernels.hpp"
 #include "faceflt/fitting/contour.hpp"
 #include "faceflt/fitting/linear_fitting.hpp"
 #include "faceflt/fusion/projection.hpp"
@@ -66,13 +67,15 @@ struct State {
 
 // The identity changes only with the shape coefficients; the face with either.
 void update_identity(const FaceModel& model, State& s) {
+    const auto& b = model.shape.rescaled_basis;
     s.identity = model.shape.mean;
-    s.identity.noalias() += model.shape.rescaled_basis * s.shape_coeffs;
+    core::add_linear_combination(s.identity.data(), b.data(), b.rows(), b.cols(), s.shape_coeffs.data());
 }
 
 void update_face(const FaceModel& model, State& s) {
+    const auto& b = model.expression.basis;
     s.face = s.identity + model.expression.mean;
-    s.face.noalias() += model.expression.basis * s.expression_coeffs;
+    if (b.cols() > 0) core::add_linear_combination(s.face.data(), b.data(), b.rows(), b.cols(), s.expression_coeffs.data());
 }
 
 void fit_expression(const FaceModel& model, const FitOptions& o, State& s) {

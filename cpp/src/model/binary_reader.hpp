@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <string>
 #include <vector>
 
@@ -53,9 +54,13 @@ public:
                             " left (file truncated or corrupted)");
         }
         Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic> m(rows, cols);
-        std::memcpy(m.data(), data_.data() + pos_, n * sizeof(T));
+        if (n) std::memcpy(m.data(), data_.data() + pos_, n * sizeof(T));  // an empty matrix has no data pointer
         pos_ += n * sizeof(T);
-        return m.template cast<float>();
+        if constexpr (std::is_same_v<T, float>) {
+            return m;
+        } else {
+            return m.template cast<float>();
+        }
     }
 
     Eigen::VectorXf vector(const std::string& field);
