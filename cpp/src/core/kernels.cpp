@@ -15,6 +15,7 @@ void add_linear_combination(float* y, const float* basis, std::ptrdiff_t rows, s
     std::ptrdiff_t j = 0;
     for (; j + 1 < cols; j += 2) {
         const float c0 = coeffs[j], c1 = coeffs[j + 1];
+        if (c0 == 0.0f && c1 == 0.0f) continue;  // e.g. a fit that starts from the mean face
         const float* b0 = basis + j * rows;
         const float* b1 = b0 + rows;
         for (std::ptrdiff_t i = 0; i < rows; ++i) y[i] += c0 * b0[i] + c1 * b1[i];

@@ -9,8 +9,7 @@ namespace faceflt::render {
 
 std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::VectorXf& depth, const core::Triangles& triangles,
                                    const std::vector<char>& occluders, const std::vector<int>& query, float tolerance) {
-    std::vector<bool> visible(query.size(), true);
-    if (query.empty() || triangles.empty()) return visible;
+    if (query.empty() || triangles.empty()) return std::vector<bool>(query.size(), true);
 
     // Grid over the queries' bounding box; cells about as large as the mean triangle, so a triangle
     // overlaps few cells and a cell holds few queries.
@@ -22,7 +21,7 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     const Eigen::Vector2f mesh_extent = points.colwise().maxCoeff() - points.colwise().minCoeff();
     const float cell = std::max(1e-3f, std::sqrt(mesh_extent.prod() / static_cast<float>(triangles.size())));
     const int nx = static_cast<int>((hi.x() - lo.x()) / cell) + 1, ny = static_cast<int>((hi.y() - lo.y()) / cell) + 1;
-    std::vector<int> start(static_cast<std::size_t>(nx * ny) + 1, 0), order(query.size());
+    std::vector<int> start(static_cast<std::size_t>(nx * ny) + 1, 0);
     auto cell_of = [&](float x, float y) {
         const int i = std::clamp(static_cast<int>((x - lo.x()) / cell), 0, nx - 1);
         const int j = std::clamp(static_cast<int>((y - lo.y()) / cell), 0, ny - 1);
@@ -30,10 +29,21 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     };
     for (int v : query) ++start[static_cast<std::size_t>(cell_of(points(v, 0), points(v, 1))) + 1];
     for (std::size_t c = 1; c < start.size(); ++c) start[c] += start[c - 1];
+    // The queries sorted by cell, with what the inner loop reads side by side.
+    const std::size_t nq = query.size();
+    std::vector<float> qx(nq), qy(nq), qd(nq);
+    std::vector<int> qv(nq), qi(nq);
+    std::vector<char> hidden(nq, 0);
     {
         std::vector<int> fill(start.begin(), start.end() - 1);
-        for (std::size_t q = 0; q < query.size(); ++q) {
-            order[static_cast<std::size_t>(fill[static_cast<std::size_t>(cell_of(points(query[q], 0), points(query[q], 1)))]++)] = static_cast<int>(q);
+        for (std::size_t q = 0; q < nq; ++q) {
+            const int v = query[q];
+            const auto k = static_cast<std::size_t>(fill[static_cast<std::size_t>(cell_of(points(v, 0), points(v, 1)))]++);
+            qx[k] = points(v, 0);
+            qy[k] = points(v, 1);
+            qd[k] = depth(v) + tolerance;
+            qv[k] = v;
+            qi[k] = static_cast<int>(q);
         }
     }
 
@@ -72,21 +82,23 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
             for (int i = i0; i <= i1; ++i) {
                 const int c = j * nx + i;
                 for (int k = start[static_cast<std::size_t>(c)]; k < start[static_cast<std::size_t>(c) + 1]; ++k) {
-                    const auto q = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
-                    const int v = query[q];
-                    if (!visible[q] || v == t[0] || v == t[1] || v == t[2]) continue;
+                    const int v = qv[static_cast<std::size_t>(k)];
+                    if (hidden[static_cast<std::size_t>(k)] || v == t[0] || v == t[1] || v == t[2]) continue;
                     if (!ready) {
                         s = ScreenTriangle::from(points, t);
                         ready = true;
                     }
                     if (s.area == 0.0f) break;
                     float w0, w1, w2;
-                    if (!s.weights(points(v, 0), points(v, 1), w0, w1, w2)) continue;
-                    if (w0 * depth(t[0]) + w1 * depth(t[1]) + w2 * depth(t[2]) > depth(v) + tolerance) visible[q] = false;
+                    if (!s.weights(qx[static_cast<std::size_t>(k)], qy[static_cast<std::size_t>(k)], w0, w1, w2)) continue;
+                    if (w0 * depth(t[0]) + w1 * depth(t[1]) + w2 * depth(t[2]) > qd[static_cast<std::size_t>(k)]) hidden[static_cast<std::size_t>(k)] = 1;
                 }
             }
         }
     }
+    std::vector<bool> visible(nq, true);
+    for (std::size_t k = 0; k < nq; ++k)
+        if (hidden[k]) visible[static_cast<std::size_t>(qi[k])] = false;
     return visible;
 }
 
