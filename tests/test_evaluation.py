@@ -92,3 +92,15 @@ def test_synthetic_benchmark_knows_the_answer(model):
     r = synthetic_benchmark(model, pairs=4, frames=40, seed=0)
     assert set(r) == {"none", "residual", "delta", "project"}
     assert r["project"]["inner"] < r["none"]["inner"] and r["delta"]["inner"] < r["none"]["inner"]
+
+
+def test_frames_without_a_face_are_left_out(model, faces):
+    driving, ideal, reference = faces
+    holed = ideal.copy()
+    holed[5:9] = np.nan  # no face there
+    full = score_landmarks(model, ideal, driving, reference, (512, 512))
+    partial = score_landmarks(model, holed, driving, reference, (512, 512))
+    assert np.isfinite(partial.identity_transfer) and np.isfinite(partial.jitter_ratio)
+    assert partial.expression_correlation["mouth_opening"] == pytest.approx(full.expression_correlation["mouth_opening"], abs=0.05)
+    with pytest.raises(ValueError, match="3 are needed"):
+        score_landmarks(model, np.full_like(ideal, np.nan), driving, reference, (512, 512))

@@ -70,10 +70,15 @@ def frontalize(model, landmarks: np.ndarray, image_size) -> tuple[np.ndarray, np
     vertices = np.asarray(model.mean, np.float32).reshape(-1, 3)
     base = vertices[np.clip(mean_face.vertex_ids, 0, None), :2]
     r, s = camera.rotation, camera.scale[:, None, None]
-    image_plane = np.stack([r[:, 0, :2], -r[:, 1, :2]], 1) * s  # d(u, v) / d(x, y) of the model
-    offsets = np.linalg.solve(image_plane[:, None], (lms - mean_face.landmarks)[..., None])[..., 0]
+    # d(u, v) / d(x, y) of the model, [[a, b], [c, d]] per face, inverted in closed form (a face seen
+    # edge-on, or a failed fit, gives NaN instead of an error)
+    a, b, c, d = (s[:, 0, 0] * r[:, 0, 0], s[:, 0, 0] * r[:, 0, 1], -s[:, 0, 0] * r[:, 1, 0], -s[:, 0, 0] * r[:, 1, 1])
+    du, dv = np.moveaxis(lms - mean_face.landmarks, -1, 0)
+    with np.errstate(all="ignore"):
+        det = (a * d - b * c)[:, None]
+        offsets = np.stack([(d[:, None] * du - b[:, None] * dv) / det, (a[:, None] * dv - c[:, None] * du) / det], -1)
     frontal = base + offsets
-    frontal[~camera.ok] = np.nan
+    frontal[~(camera.ok & np.isfinite(offsets).all((1, 2)))] = np.nan
     return frontal, camera.yaw_pitch_roll[:, 0]
 
 

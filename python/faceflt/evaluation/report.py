@@ -47,9 +47,15 @@ def evaluate_pair(video: Path, reference: Path, options: TransformOptions, modes
     ref = prepared.ref_found.landmarks
     image = prepared.ref_images[0]
     score = lambda lms: score_landmarks(prepared.model, lms, driving, ref, prepared.size, (image.shape[1], image.shape[0]))
-    scores = {"none": score(driving)}
+    try:
+        scores = {"none": score(driving)}
+    except ValueError as e:  # fewer than 3 frames with a face
+        return PairResult(str(video), str(reference), len(driving), {}, error=str(e))
     for mode in modes:
-        scores[mode] = score(pipeline.landmarks(prepared, mode)[0])
+        try:
+            scores[mode] = score(pipeline.landmarks(prepared, mode)[0])
+        except ValueError:  # this mode made fewer than 3 faces: left out of the means
+            continue
     return PairResult(str(video), str(reference), len(driving), scores)
 
 
