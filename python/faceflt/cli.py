@@ -171,7 +171,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
     p.add_argument("--smoothing", type=float, default=1.0,
                     help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
-                   "and of the landmark residual kept by residual and delta modes (1: 10 Hz minimum cutoff)")
+                    "and of the landmark residual kept by residual and delta modes (1: 10 Hz minimum cutoff)")
     p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
     p.add_argument("--max-gap", type=int, default=8,
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")

@@ -62,11 +62,12 @@ class DlibEmbedder:
         return vector / np.linalg.norm(vector)
 
 
-class ArcfaceEmbedder:
-    """The user's ArcFace ONNX model (input (1, 3, 112, 112) RGB in [-1, 1], output (1, D)); faces are
-    found by dlib's 68-point detector and aligned to ARCFACE_TEMPLATE by a similarity transform."""
+class _OnnxFaceEmbedder:
+    """A user's ONNX model run on the largest face dlib's 68-point detector finds; subclasses say how the
+    face is cut out (``_face``) and what becomes of the output (``_finish``)."""
 
-    name = "ArcFace (ONNX)"
+    name = "ONNX"
+    kind = "ONNX"
 
     def __init__(self, model_path: str) -> None:
         import onnxruntime as ort
@@ -74,9 +75,32 @@ class ArcfaceEmbedder:
         from ..plugins import make_detector
 
         if not os.path.isfile(model_path):
-            raise InputError(f"{model_path}: no ArcFace ONNX model there (the weights are yours to supply)")
+            raise InputError(f"{model_path}: no {self.kind} ONNX model there (the weights are yours to supply)")
         self._session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
         self._detector = make_detector("dlib")
+
+    def _face(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _finish(self, vector: np.ndarray) -> np.ndarray:
+        return vector
+
+    def embed(self, image: np.ndarray) -> np.ndarray | None:
+        found = self._detector.detect([image])
+        if not found.found[0]:
+            return None
+        face = self._face(np.ascontiguousarray(image, np.uint8), found.landmarks[0])
+        tensor = ((face.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
+        output = self._session.run(None, {self._session.get_inputs()[0].name: tensor})[0]
+        return self._finish(output.reshape(-1).astype(np.float64))
+
+
+class ArcfaceEmbedder(_OnnxFaceEmbedder):
+    """The user's ArcFace ONNX model (input (1, 3, 112, 112) RGB in [-1, 1], output (1, D)); faces are
+    found by dlib's 68-point detector and aligned to ARCFACE_TEMPLATE by a similarity transform."""
+
+    name = "ArcFace (ONNX)"
+    kind = "ArcFace"
 
     @staticmethod
     def five_points(landmarks68: np.ndarray) -> np.ndarray:
@@ -90,34 +114,25 @@ class ArcfaceEmbedder:
         matrix, _ = cv2.estimateAffinePartial2D(five.astype(np.float32), ARCFACE_TEMPLATE, method=cv2.LMEDS)
         return cv2.warpAffine(image, matrix, (112, 112), borderValue=0)
 
-    def embed(self, image: np.ndarray) -> np.ndarray | None:
-        found = self._detector.detect([image])
-        if not found.found[0]:
-            return None
-        face = self.aligned(np.ascontiguousarray(image, np.uint8), self.five_points(found.landmarks[0]))
-        tensor = ((face.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
-        vector = self._session.run(None, {self._session.get_inputs()[0].name: tensor})[0].reshape(-1).astype(np.float64)
+    def _face(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
+        return self.aligned(image, self.five_points(landmarks68))
+
+    def _finish(self, vector: np.ndarray) -> np.ndarray:
         return vector / np.linalg.norm(vector)
 
 
-class InceptionEmbedder:
+class InceptionEmbedder(_OnnxFaceEmbedder):
     """The user's Inception ONNX model for the Frechet distance (input (1, 3, S, S) RGB in [-1, 1], S read
     from the model, 299 for FID's network; output (1, D), e.g. the 2048-D pool features). The face crop is
     the square around dlib's 68 landmarks, 1.5x their extent, resized to S x S. Features are not normalised."""
 
     name = "Inception (ONNX)"
+    kind = "Inception"
 
     def __init__(self, model_path: str) -> None:
-        import onnxruntime as ort
-
-        from ..plugins import make_detector
-
-        if not os.path.isfile(model_path):
-            raise InputError(f"{model_path}: no Inception ONNX model there (the weights are yours to supply)")
-        self._session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        super().__init__(model_path)
         shape = self._session.get_inputs()[0].shape
         self.size = shape[-1] if isinstance(shape[-1], int) else 299
-        self._detector = make_detector("dlib")
 
     def crop(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
         import cv2
@@ -129,13 +144,7 @@ class InceptionEmbedder:
         return cv2.warpAffine(np.ascontiguousarray(image, np.uint8), matrix, (self.size, self.size), flags=cv2.INTER_AREA,
                               borderValue=0)
 
-    def embed(self, image: np.ndarray) -> np.ndarray | None:
-        found = self._detector.detect([image])
-        if not found.found[0]:
-            return None
-        face = self.crop(image, found.landmarks[0])
-        tensor = ((face.astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
-        return self._session.run(None, {self._session.get_inputs()[0].name: tensor})[0].reshape(-1).astype(np.float64)
+    _face = crop
 
 
 def make_embedder(arcface_model: str | None = None) -> Embedder:
