@@ -50,26 +50,30 @@ Correspondences contour_correspondences(const model::FaceModel& model, const cor
 std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, const core::Vertices& mesh, const Camera& camera,
                                              const core::Points2& near, const std::vector<float>& radius) {
     const auto& tris = model.triangles;
-    // z of each rotated face normal: its sign says whether the triangle faces the camera.
-    std::vector<float> facing(tris.size());
+    const core::Points2 projected = camera.project(mesh);
+    const Eigen::VectorXf depth = mesh * camera.rotation.row(2).transpose();
+    // A triangle faces the camera when its projection turns clockwise in the y-down image: the sign
+    // of the 2D cross product is that of the rotated normal's z (the camera is orthographic).
     std::vector<char> front(tris.size());
-    const Eigen::Vector3f r3 = camera.rotation.row(2);
+    std::vector<int> front_ids;
+    front_ids.reserve(tris.size());
+    const float* p = projected.data();
     for (std::size_t t = 0; t < tris.size(); ++t) {
-        const Eigen::Vector3f a = mesh.row(tris[t][0]), b = mesh.row(tris[t][1]), c = mesh.row(tris[t][2]);
-        facing[t] = r3.dot((b - a).cross(c - a));
-        front[t] = facing[t] > 0;
+        const int a = 2 * tris[t][0], b = 2 * tris[t][1], c = 2 * tris[t][2];
+        const float area = (p[b] - p[a]) * (p[c + 1] - p[a + 1]) - (p[b + 1] - p[a + 1]) * (p[c] - p[a]);
+        front[t] = area < 0.0f;
+        if (front[t]) front_ids.push_back(static_cast<int>(t));
     }
     std::vector<char> candidate(static_cast<std::size_t>(mesh.rows()), 0);
     for (std::size_t e = 0; e < model.topology.adjacent_faces.size(); ++e) {
         const auto& f = model.topology.adjacent_faces[e];
         if (f[0] < 0 || f[1] < 0) continue;  // a border edge of the open mesh, not a silhouette
-        if ((facing[static_cast<std::size_t>(f[0])] > 0) != (facing[static_cast<std::size_t>(f[1])] > 0)) {
+        if (front[static_cast<std::size_t>(f[0])] != front[static_cast<std::size_t>(f[1])]) {
             candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][0])] = 1;
             candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][1])] = 1;
         }
     }
 
-    const core::Points2 projected = camera.project(mesh);
     std::vector<int> candidates;
     for (Eigen::Index v = 0; v < mesh.rows(); ++v) {
         if (!candidate[static_cast<std::size_t>(v)]) continue;
@@ -82,7 +86,7 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
         }
     }
     // Hidden means behind another surface by more than a millimetre (a nose or cheek is centimetres).
-    const auto seen = render::visible_vertices(projected, mesh * r3, tris, front, candidates, /*tolerance=*/1.0f);
+    const auto seen = render::visible_vertices(projected, depth, tris, front_ids, candidates, /*tolerance=*/1.0f);
     std::vector<int> out;
     for (std::size_t i = 0; i < candidates.size(); ++i)
         if (seen[i]) out.push_back(candidates[i]);

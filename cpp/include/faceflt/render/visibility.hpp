@@ -14,8 +14,8 @@ namespace faceflt::render {
 // points: 2D positions of all mesh vertices (pixels), depth: their depth (larger is nearer).
 // Returns, for each query vertex id, whether it is visible. A triangle that has the query vertex as a
 // corner never hides it; `tolerance` (depth units) keeps a surface from hiding points lying on it.
-// occluders: per triangle, whether it can hide anything (e.g. only front-facing ones); empty: all.
+// occluders: the ids of the triangles that can hide anything (e.g. the front-facing ones).
 std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::VectorXf& depth, const core::Triangles& triangles,
-                                   const std::vector<char>& occluders, const std::vector<int>& query, float tolerance);
+                                   const std::vector<int>& occluders, const std::vector<int>& query, float tolerance);
 
 }  // namespace faceflt::render
