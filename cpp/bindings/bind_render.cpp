@@ -135,9 +135,8 @@ void bind_render(py::module_& m) {
             std::vector<bool> seen;
             {
                 py::gil_scoped_release release;
-                std::vector<int> every_triangle(model.triangles.size());
-                for (std::size_t t = 0; t < every_triangle.size(); ++t) every_triangle[t] = static_cast<int>(t);
-                seen = render::visible_vertices(s.leftCols<2>(), s.col(2), model.triangles, every_triangle, all, /*tolerance=*/1.0f);
+                seen = render::visible_vertices(s.leftCols<2>(), s.col(2), model.triangles, model.patches, /*front_only=*/false, all,
+                                                /*tolerance=*/1.0f);
             }
             auto uv = new_array<float>({model.num_vertices(), 2});
             auto visible = new_array<bool>({model.num_vertices()});

@@ -50,43 +50,82 @@ Correspondences contour_correspondences(const model::FaceModel& model, const cor
 std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, const core::Vertices& mesh, const Camera& camera,
                                              const core::Points2& near, const std::vector<float>& radius) {
     const auto& tris = model.triangles;
-    const core::Points2 projected = camera.project(mesh);
-    const Eigen::VectorXf depth = mesh * camera.rotation.row(2).transpose();
-    // A triangle faces the camera when its projection turns clockwise in the y-down image: the sign
-    // of the 2D cross product is that of the rotated normal's z (the camera is orthographic).
-    std::vector<char> front(tris.size());
-    std::vector<int> front_ids;
-    front_ids.reserve(tris.size());
-    const float* p = projected.data();
-    for (std::size_t t = 0; t < tris.size(); ++t) {
-        const int a = 2 * tris[t][0], b = 2 * tris[t][1], c = 2 * tris[t][2];
-        const float area = (p[b] - p[a]) * (p[c + 1] - p[a + 1]) - (p[b + 1] - p[a + 1]) * (p[c] - p[a]);
-        front[t] = area < 0.0f;
-        if (front[t]) front_ids.push_back(static_cast<int>(t));
-    }
-    std::vector<char> candidate(static_cast<std::size_t>(mesh.rows()), 0);
-    for (std::size_t e = 0; e < model.topology.adjacent_faces.size(); ++e) {
-        const auto& f = model.topology.adjacent_faces[e];
-        if (f[0] < 0 || f[1] < 0) continue;  // a border edge of the open mesh, not a silhouette
-        if (front[static_cast<std::size_t>(f[0])] != front[static_cast<std::size_t>(f[1])]) {
-            candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][0])] = 1;
-            candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][1])] = 1;
+    const auto& patches = model.patches;
+    const auto num_vertices = static_cast<std::size_t>(mesh.rows());
+    // Every vertex projected, and its depth towards the viewer, in one pass.
+    core::Points2 projected(mesh.rows(), 2);
+    Eigen::VectorXf depth(mesh.rows());
+    {
+        const Eigen::Matrix3f& r = camera.rotation;
+        const float s = camera.scale, tx = s * camera.tx, ty = camera.image_height - s * camera.ty;
+        const float* x = mesh.data();
+        float* p = projected.data();
+        for (std::size_t v = 0; v < num_vertices; ++v) {
+            const float a = x[3 * v], b = x[3 * v + 1], c = x[3 * v + 2];
+            p[2 * v] = s * (r(0, 0) * a + r(0, 1) * b + r(0, 2) * c) + tx;
+            p[2 * v + 1] = ty - s * (r(1, 0) * a + r(1, 1) * b + r(1, 2) * c);
+            depth(static_cast<Eigen::Index>(v)) = r(2, 0) * a + r(2, 1) * b + r(2, 2) * c;
         }
     }
-
-    std::vector<int> candidates;
-    for (Eigen::Index v = 0; v < mesh.rows(); ++v) {
-        if (!candidate[static_cast<std::size_t>(v)]) continue;
+    const float* p = projected.data();
+    auto within = [&](float x, float y) {  // near some landmark; false for NaN rows
         for (Eigen::Index i = 0; i < near.rows(); ++i) {
-            const float r = radius[static_cast<std::size_t>(i)];
-            if ((projected.row(v) - near.row(i)).squaredNorm() <= r * r) {  // false for NaN rows
-                candidates.push_back(static_cast<int>(v));
+            const float r = radius[static_cast<std::size_t>(i)], dx = x - near(i, 0), dy = y - near(i, 1);
+            if (dx * dx + dy * dy <= r * r) return true;
+        }
+        return false;
+    };
+
+    // Only patches whose box comes within a radius of a landmark can hold a candidate. A silhouette
+    // edge's triangles both hold its ends, so they lie in such patches when an end is a candidate.
+    const auto boxes = core::patch_boxes(patches, projected);
+    std::vector<int> near_patches;
+    for (int k = 0; k < patches.size(); ++k) {
+        const auto& b = boxes[static_cast<std::size_t>(k)];
+        // The box's nearest point to each landmark; it is no farther than any vertex in the box.
+        for (Eigen::Index i = 0; i < near.rows(); ++i) {
+            const float x = std::clamp(near(i, 0), b[0], b[2]), y = std::clamp(near(i, 1), b[1], b[3]);
+            const float r = radius[static_cast<std::size_t>(i)], dx = x - near(i, 0), dy = y - near(i, 1);
+            if (dx * dx + dy * dy <= r * r) {
+                near_patches.push_back(k);
                 break;
             }
         }
     }
+    // A triangle faces the camera when its projection turns clockwise in the y-down image: the sign
+    // of the 2D cross product is that of the rotated normal's z (the camera is orthographic).
+    std::vector<unsigned char> front(tris.size(), 0);
+    for (int k : near_patches) {
+        for (int i = patches.triangle_start[static_cast<std::size_t>(k)]; i < patches.triangle_start[static_cast<std::size_t>(k) + 1]; ++i) {
+            const auto t = static_cast<std::size_t>(patches.triangles[static_cast<std::size_t>(i)]);
+            const int a = 2 * tris[t][0], b = 2 * tris[t][1], c = 2 * tris[t][2];
+            front[t] = (p[b] - p[a]) * (p[c + 1] - p[a + 1]) - (p[b + 1] - p[a + 1]) * (p[c] - p[a]) < 0.0f;
+        }
+    }
+    // Silhouette vertices: the ends of the interior edges between a front- and a back-facing
+    // triangle. (An edge with a triangle outside the near patches has no end near a landmark; the
+    // test below drops what it marks.)
+    std::vector<unsigned char> candidate(num_vertices, 0);
+    for (int k : near_patches) {
+        for (int i = patches.edge_start[static_cast<std::size_t>(k)]; i < patches.edge_start[static_cast<std::size_t>(k) + 1]; ++i) {
+            const auto e = static_cast<std::size_t>(patches.edges[static_cast<std::size_t>(i)]);
+            const auto& f = model.topology.adjacent_faces[e];
+            if (front[static_cast<std::size_t>(f[0])] == front[static_cast<std::size_t>(f[1])]) continue;
+            candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][0])] = 1;
+            candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][1])] = 1;
+        }
+    }
+    std::vector<int> candidates;
+    for (int k : near_patches) {
+        for (int i = patches.vertex_start[static_cast<std::size_t>(k)]; i < patches.vertex_start[static_cast<std::size_t>(k) + 1]; ++i) {
+            const auto v = static_cast<std::size_t>(patches.vertices[static_cast<std::size_t>(i)]);
+            if (candidate[v] == 1 && within(p[2 * v], p[2 * v + 1])) candidates.push_back(static_cast<int>(v));
+            candidate[v] = 2;  // a vertex of several patches is looked at once
+        }
+    }
+    std::sort(candidates.begin(), candidates.end());
     // Hidden means behind another surface by more than a millimetre (a nose or cheek is centimetres).
-    const auto seen = render::visible_vertices(projected, depth, tris, front_ids, candidates, /*tolerance=*/1.0f);
+    const auto seen = render::visible_vertices(projected, depth, tris, patches, /*front_only=*/true, candidates, /*tolerance=*/1.0f);
     std::vector<int> out;
     for (std::size_t i = 0; i < candidates.size(); ++i)
         if (seen[i]) out.push_back(candidates[i]);

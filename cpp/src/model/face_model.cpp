@@ -243,6 +243,7 @@ FaceModel load_face_model(const FaceModelFiles& files) {
     for (std::size_t lm = 0; lm < is_contour.size(); ++lm) {
         if (is_contour[lm]) f.landmark_vertices[lm] = -1;
     }
+    f.patches = core::make_patches(Eigen::Map<const core::Vertices>(f.shape.mean.data(), n, 3), f.triangles, f.topology.adjacent_faces);
     return f;
 }
 

@@ -9,10 +9,10 @@
 namespace faceflt::render {
 
 std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::VectorXf& depth, const core::Triangles& triangles,
-                                   const std::vector<int>& occluders, const std::vector<int>& query, float tolerance) {
-    if (query.empty() || occluders.empty()) return std::vector<bool>(query.size(), true);
-    const auto num_points = static_cast<std::size_t>(points.rows());
+                                   const core::MeshPatches& patches, bool front_only, const std::vector<int>& query, float tolerance) {
+    if (query.empty() || patches.size() == 0) return std::vector<bool>(query.size(), true);
     const float* xy = points.data();
+    const auto boxes = core::patch_boxes(patches, points);
 
     // Grid over the queries' bounding box; cells about as large as the mean triangle, so a triangle
     // overlaps few cells and a cell holds few queries.
@@ -21,24 +21,21 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
         lo_x = std::min(lo_x, xy[2 * v]), hi_x = std::max(hi_x, xy[2 * v]);
         lo_y = std::min(lo_y, xy[2 * v + 1]), hi_y = std::max(hi_y, xy[2 * v + 1]);
     }
-    float min_x = xy[0], max_x = xy[0], min_y = xy[1], max_y = xy[1];
-    for (std::size_t v = 0; v < num_points; ++v) {
-        min_x = std::min(min_x, xy[2 * v]), max_x = std::max(max_x, xy[2 * v]);
-        min_y = std::min(min_y, xy[2 * v + 1]), max_y = std::max(max_y, xy[2 * v + 1]);
-    }
-    const float cell = std::max(1e-3f, std::sqrt((max_x - min_x) * (max_y - min_y) / static_cast<float>(triangles.size())));
+    std::array<float, 4> extent = boxes.front();
+    for (const auto& b : boxes) extent = {std::min(extent[0], b[0]), std::min(extent[1], b[1]), std::max(extent[2], b[2]), std::max(extent[3], b[3])};
+    const float cell = std::max(1e-3f, std::sqrt((extent[2] - extent[0]) * (extent[3] - extent[1]) / static_cast<float>(triangles.size())));
     const float inv_cell = 1.0f / cell;
     const int nx = static_cast<int>((hi_x - lo_x) * inv_cell) + 1, ny = static_cast<int>((hi_y - lo_y) * inv_cell) + 1;
 
-    // Every vertex's cell, -1 or n beyond either side: floor((x - lo) / cell) clamped, computed as a
-    // truncation of a non-negative number. The map is monotonic, so a triangle's box covers exactly
-    // the cells between its corners' cells, and a query inside the triangle lies in one of them.
-    std::vector<std::array<int, 2>> cells(num_points);
+    // A point's cell, -1 or n beyond either side: floor((x - lo) / cell) clamped, computed as a
+    // truncation of a non-negative number. The map is monotonic, so a box covers exactly the cells
+    // between its corners' cells, and a query inside a triangle lies in one of its box's cells.
     const float cap_x = static_cast<float>(nx + 1), cap_y = static_cast<float>(ny + 1);
-    for (std::size_t v = 0; v < num_points; ++v) {
-        cells[v][0] = static_cast<int>(std::min(cap_x, std::max(0.0f, (xy[2 * v] - lo_x) * inv_cell + 1.0f))) - 1;
-        cells[v][1] = static_cast<int>(std::min(cap_y, std::max(0.0f, (xy[2 * v + 1] - lo_y) * inv_cell + 1.0f))) - 1;
-    }
+    const auto column = [&](float x) { return static_cast<int>(std::min(cap_x, std::max(0.0f, (x - lo_x) * inv_cell + 1.0f))) - 1; };
+    const auto row = [&](float y) { return static_cast<int>(std::min(cap_y, std::max(0.0f, (y - lo_y) * inv_cell + 1.0f))) - 1; };
+    const auto num_points = static_cast<std::size_t>(points.rows());
+    std::vector<std::array<int, 2>> cells(num_points);
+    for (std::size_t v = 0; v < num_points; ++v) cells[v] = {column(xy[2 * v]), row(xy[2 * v + 1])};
 
     // The queries sorted by cell, with what the inner loop reads side by side, and a summed-area
     // table of their count: how many queries a box of cells holds is four lookups.
@@ -52,10 +49,10 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     const int sx = nx + 1;
     std::vector<int> table(static_cast<std::size_t>(sx * (ny + 1)), 0);
     for (int j = 0; j < ny; ++j) {
-        int row = 0;
+        int in_row = 0;
         for (int i = 0; i < nx; ++i) {
-            row += start[static_cast<std::size_t>(j * nx + i) + 1];
-            table[static_cast<std::size_t>((j + 1) * sx + i + 1)] = table[static_cast<std::size_t>(j * sx + i + 1)] + row;
+            in_row += start[static_cast<std::size_t>(j * nx + i) + 1];
+            table[static_cast<std::size_t>((j + 1) * sx + i + 1)] = table[static_cast<std::size_t>(j * sx + i + 1)] + in_row;
         }
     }
     for (std::size_t c = 1; c < start.size(); ++c) start[c] += start[c - 1];
@@ -75,42 +72,58 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
         }
     }
 
-    // The queries lie along a curve, and most triangles' boxes hold none of them: a branch-free pass
-    // keeps the others (a few hundred of the SFM's 6736) before any set-up.
-    std::vector<int> hits(occluders.size());
-    std::vector<int> boxes(4 * occluders.size());
-    std::size_t count = 0;
-    for (int tri : occluders) {
-        const auto& t = triangles[static_cast<std::size_t>(tri)];
+    // A box of cells (clamped to the grid) and how many queries it holds; an empty box (all corners
+    // beyond one side) holds none.
+    struct Box {
+        int i0, i1, j0, j1;
+    };
+    const auto held = [&](const Box& b) {
+        const int u0 = std::min(b.i0, b.i1 + 1), v0 = std::min(b.j0, b.j1 + 1);
+        return table[static_cast<std::size_t>((b.j1 + 1) * sx + b.i1 + 1)] - table[static_cast<std::size_t>(v0 * sx + b.i1 + 1)] -
+               table[static_cast<std::size_t>((b.j1 + 1) * sx + u0)] + table[static_cast<std::size_t>(v0 * sx + u0)];
+    };
+    const auto box_of = [&](const std::array<int, 3>& t) {
         const auto& a = cells[static_cast<std::size_t>(t[0])];
         const auto& b = cells[static_cast<std::size_t>(t[1])];
         const auto& c = cells[static_cast<std::size_t>(t[2])];
-        const int i0 = std::max(0, std::min({a[0], b[0], c[0]})), i1 = std::min(nx - 1, std::max({a[0], b[0], c[0]}));
-        const int j0 = std::max(0, std::min({a[1], b[1], c[1]})), j1 = std::min(ny - 1, std::max({a[1], b[1], c[1]}));
-        // An empty box (i0 > i1: all corners beyond one side) counts no query: clamp it to a cell pair
-        // that sums to zero.
-        const int u0 = std::min(i0, i1 + 1), v0 = std::min(j0, j1 + 1);
-        const int held = table[static_cast<std::size_t>((j1 + 1) * sx + i1 + 1)] - table[static_cast<std::size_t>(v0 * sx + i1 + 1)] -
-                         table[static_cast<std::size_t>((j1 + 1) * sx + u0)] + table[static_cast<std::size_t>(v0 * sx + u0)];
-        boxes[4 * count] = i0, boxes[4 * count + 1] = i1, boxes[4 * count + 2] = j0, boxes[4 * count + 3] = j1;
-        hits[count] = tri;
-        count += static_cast<std::size_t>(held > 0);
+        return Box{std::max(0, std::min({a[0], b[0], c[0]})), std::min(nx - 1, std::max({a[0], b[0], c[0]})),
+                   std::max(0, std::min({a[1], b[1], c[1]})), std::min(ny - 1, std::max({a[1], b[1], c[1]}))};
+    };
+
+    // The queries lie along a curve: most patches, and most triangles of the others, cover no cell
+    // that holds one. Branch-free passes keep the rest (a few hundred of the SFM's 6736 triangles).
+    std::vector<int> hits(triangles.size());
+    std::size_t count = 0;
+    for (int k = 0; k < patches.size(); ++k) {
+        const auto& pb = boxes[static_cast<std::size_t>(k)];
+        const Box patch{std::max(0, column(pb[0])), std::min(nx - 1, column(pb[2])), std::max(0, row(pb[1])), std::min(ny - 1, row(pb[3]))};
+        if (held(patch) == 0) continue;
+        for (int i = patches.triangle_start[static_cast<std::size_t>(k)]; i < patches.triangle_start[static_cast<std::size_t>(k) + 1]; ++i) {
+            const int tri = patches.triangles[static_cast<std::size_t>(i)];
+            const auto& t = triangles[static_cast<std::size_t>(tri)];
+            const int a = 2 * t[0], b = 2 * t[1], c = 2 * t[2];
+            const float area = (xy[b] - xy[a]) * (xy[c + 1] - xy[a + 1]) - (xy[b + 1] - xy[a + 1]) * (xy[c] - xy[a]);
+            hits[count] = tri;
+            count += static_cast<std::size_t>((held(box_of(t)) > 0) & (!front_only | (area < 0.0f)));
+        }
     }
     for (std::size_t n = 0; n < count; ++n) {
         const auto& t = triangles[static_cast<std::size_t>(hits[n])];
         const ScreenTriangle s = ScreenTriangle::from(points, t);
         if (s.area == 0.0f) continue;
         const float d0 = depth(t[0]), d1 = depth(t[1]), d2 = depth(t[2]);
-        for (int j = boxes[4 * n + 2]; j <= boxes[4 * n + 3]; ++j) {
-            const int first = start[static_cast<std::size_t>(j * nx + boxes[4 * n])];
-            const int last = start[static_cast<std::size_t>(j * nx + boxes[4 * n + 1]) + 1];
-            for (int k = first; k < last; ++k) {  // the queries of the box's cells in row j
+        const Box b = box_of(t);
+        for (int j = b.j0; j <= b.j1; ++j) {
+            const int first = start[static_cast<std::size_t>(j * nx + b.i0)];
+            const int last = start[static_cast<std::size_t>(j * nx + b.i1) + 1];
+            // The queries of the box's cells in row j, without branches: the whole row is tested.
+            for (int k = first; k < last; ++k) {
                 const auto q = static_cast<std::size_t>(k);
                 const int v = qv[q];
-                if (hidden[q] || v == t[0] || v == t[1] || v == t[2]) continue;
                 float w0, w1, w2;
-                if (!s.weights(qx[q], qy[q], w0, w1, w2)) continue;
-                if (w0 * d0 + w1 * d1 + w2 * d2 > qd[q]) hidden[q] = 1;
+                const bool inside = s.weights(qx[q], qy[q], w0, w1, w2);
+                const bool corner = (v == t[0]) | (v == t[1]) | (v == t[2]);
+                hidden[q] |= static_cast<char>(inside & !corner & (w0 * d0 + w1 * d1 + w2 * d2 > qd[q]));
             }
         }
     }

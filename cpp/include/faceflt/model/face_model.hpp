@@ -3,6 +3,7 @@
 // the edge topology used for occluding-edge fitting.
 #pragma once
 
+#include "faceflt/core/mesh_patches.hpp"
 #include "faceflt/model/morphable_model.hpp"
 
 #include <array>
@@ -57,6 +58,8 @@ struct FaceModel {
     // The vertex of every non-contour landmark: the mapping's, plus faceflt's own choice for the
     // landmarks the mapping leaves out (iBUG 61 and 65, the inner mouth corners); -1 for contour landmarks.
     std::vector<int> landmark_vertices;
+    // The triangles in small compact patches (of the mean face), for visibility tests near the jaw.
+    core::MeshPatches patches;
 
     int num_vertices() const { return shape.num_vertices(); }
 };
