@@ -146,6 +146,50 @@ def test_reference_rerendered_under_its_own_camera_is_the_picture(model):
         r.check()
 
 
+def _hidden_by_brute_force(points, depth, triangles, tolerance=1.0):
+    """Each vertex against every triangle (eos's ray cast): hidden when a triangle that does not have
+    it as a corner covers it with depth in front by more than `tolerance`. Also says, per vertex,
+    whether a triangle's edge or depth lies too close to call in float32 (left out of the comparison)."""
+    a, b, c = (points[triangles[:, k]].astype(np.float64) for k in range(3))
+    area = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    keep = area != 0
+    a, b, c, area, tris = a[keep], b[keep], c[keep], area[keep], triangles[keep]
+    d = depth[tris].astype(np.float64)
+    hidden = np.zeros(len(points), bool)
+    close = np.zeros(len(points), bool)
+    for chunk in np.array_split(np.arange(len(points)), 64):
+        x, y = points[chunk, :1].astype(np.float64), points[chunk, 1:].astype(np.float64)
+        w0 = ((b[:, 0] - x) * (c[:, 1] - y) - (b[:, 1] - y) * (c[:, 0] - x)) / area
+        w1 = ((c[:, 0] - x) * (a[:, 1] - y) - (c[:, 1] - y) * (a[:, 0] - x)) / area
+        w2 = 1 - w0 - w1
+        corner = (tris[None, :, :] == chunk[:, None, None]).any(-1)
+        wmin = np.minimum(np.minimum(w0, w1), w2)
+        front = w0 * d[:, 0] + w1 * d[:, 1] + w2 * d[:, 2] - (depth[chunk, None] + tolerance)
+        hidden[chunk] = ((wmin >= 0) & (front > 0) & ~corner).any(1)
+        close[chunk] = ((np.abs(wmin) < 1e-4) & (front > -1e-3) & ~corner).any(1) | ((wmin >= -1e-4) & (np.abs(front) < 1e-3) & ~corner).any(1)
+    return hidden, close
+
+
+@pytest.mark.parametrize("ypr", [(0.0, 0.0, 0.0), (45.0, -10.0, 5.0), (-70.0, 15.0, -10.0)])
+def test_visibility_agrees_with_a_ray_cast_over_all_triangles(model, ypr):
+    """The visibility behind the reference texture (and the fit's occluding edge) culls with a grid and
+    with patches of the mesh; it must hide exactly the vertices a test against every triangle hides."""
+    rng = np.random.default_rng(11)
+    shape, expression, _ = syn.sample(rng, model, 1)
+    fit = syn.truth(model, shape, expression, [ypr], scale=1.5, size=(512, 512))
+    uv, visible = faceflt.render.reference_texture(model, fit)
+    points = uv * np.float32(512)
+    vertices = faceflt.fuse(model, shape[0], fit, return_mesh=True).vertices[0]
+    depth = vertices @ fit.rotation[0][2]
+    hidden, close = _hidden_by_brute_force(points, depth, np.asarray(model.triangles))
+    inside = (points >= 0).all(1) & (points < 512).all(1)
+    assert inside.all()
+    if ypr[0] != 0.0:
+        assert hidden.sum() > 200, hidden.sum()  # the far cheek and side of the head are hidden
+    assert close.sum() < 20, close.sum()
+    assert np.array_equal(visible[~close], ~hidden[~close]), np.flatnonzero(visible[~close] == hidden[~close])
+
+
 def _python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=120)
