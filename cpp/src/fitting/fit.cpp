@@ -82,7 +82,7 @@ void fit_expression(const FaceModel& model, const FitOptions& o, State& s) {
     if (!o.fit_expression || model.expression.num_coefficients() == 0) return;
     NormalEquations eq;
     const Eigen::VectorXf base = s.identity + model.expression.mean;
-    accumulate_normal_equations(eq, s.current, s.camera, base, model.expression.basis, model.expression.num_coefficients());
+    accumulate_normal_equations(eq, s.current, s.camera, base, model.expression_rows, model.expression.num_coefficients());
     s.expression_coeffs = model.expression.kind == ExpressionKind::Blendshapes ? solve_nonnegative(eq)
                                                                                : solve_regularised(eq, o.lambda_expression);
 }
@@ -94,7 +94,7 @@ int num_shape(const FaceModel& model, const FitOptions& o) {
 
 void accumulate_shape(const FaceModel& model, const FitOptions& o, const State& s, NormalEquations& eq) {
     const Eigen::VectorXf base = s.face - s.identity + model.shape.mean;  // mean + expression offset
-    accumulate_normal_equations(eq, s.current, s.camera, base, model.shape.rescaled_basis, num_shape(model, o));
+    accumulate_normal_equations(eq, s.current, s.camera, base, model.shape_rows, num_shape(model, o));
 }
 
 void set_shape(const FaceModel& model, const Eigen::VectorXf& coeffs, State& s) {

@@ -1,5 +1,7 @@
 #include "faceflt/fitting/linear_fitting.hpp"
 
+#include "faceflt/core/kernels.hpp"
+
 #include <Eigen/Cholesky>
 #include <Eigen/Dense>
 #include <cmath>
@@ -12,26 +14,42 @@ constexpr float kDetectorVariance = 3.0f;  // sigma^2 of the landmark detector, 
 }
 
 void accumulate_normal_equations(NormalEquations& eq, const Correspondences& corr, const Camera& camera,
-                                 const Eigen::VectorXf& base, const Eigen::MatrixXf& basis, int num_coefficients) {
+                                 const Eigen::VectorXf& base, const core::PaddedRows& basis, int num_coefficients) {
     const int k = num_coefficients;
     if (eq.ata.size() == 0) {
         eq.ata = Eigen::MatrixXf::Zero(k, k);
         eq.atb = Eigen::VectorXf::Zero(k);
     }
-    const Eigen::Index n = static_cast<Eigen::Index>(corr.vertices.size());
-    // Two rows per correspondence: s * r_j . (B_v c) = p_j - s * (r_j . base_v + t_j), j in {x, y}.
-    Eigen::MatrixXf A(2 * n, k);
+    const auto n = static_cast<std::ptrdiff_t>(corr.vertices.size());
+    const std::ptrdiff_t width = core::padded_length(k);  // <= basis.stride
+    // Two rows per correspondence, row-major: s * r_j . (B_v c) = p_j - s * (r_j . base_v + t_j), j in {x, y}.
+    std::vector<float> A(static_cast<std::size_t>(2 * n * width));
     Eigen::VectorXf b(2 * n);
     const Eigen::Matrix<float, 2, 3> P = camera.scale * camera.rotation.topRows<2>();
-    for (Eigen::Index i = 0; i < n; ++i) {
+    for (std::ptrdiff_t i = 0; i < n; ++i) {
         const int v = corr.vertices[static_cast<std::size_t>(i)];
-        A.middleRows<2>(2 * i).noalias() = P * basis.block(3 * v, 0, 3, k);
+        const float *bx = basis.row(3 * v), *by = basis.row(3 * v + 1), *bz = basis.row(3 * v + 2);
+        float* ax = A.data() + 2 * i * width;
+        float* ay = ax + width;
+        for (std::ptrdiff_t j = 0; j < width; ++j) {
+            ax[j] = P(0, 0) * bx[j] + P(0, 1) * by[j] + P(0, 2) * bz[j];
+            ay[j] = P(1, 0) * bx[j] + P(1, 1) * by[j] + P(1, 2) * bz[j];
+        }
         const Eigen::Vector2f base_proj = P * base.segment<3>(3 * v);
         b(2 * i) = corr.image_points(i, 0) - base_proj(0) - camera.scale * camera.tx;
         b(2 * i + 1) = (camera.image_height - corr.image_points(i, 1)) - base_proj(1) - camera.scale * camera.ty;
     }
-    eq.ata.selfadjointView<Eigen::Lower>().rankUpdate(A.transpose(), 1.0f / kDetectorVariance);
-    eq.atb.noalias() += A.transpose() * b / kDetectorVariance;
+    std::vector<float> gram(static_cast<std::size_t>(width * width), 0.0f);
+    core::add_gram(gram.data(), A.data(), 2 * n, width, 1.0f / kDetectorVariance);
+    for (int j = 0; j < k; ++j)
+        for (int i = j; i < k; ++i) eq.ata(i, j) += gram[static_cast<std::size_t>(i * width + j)];
+    std::vector<float> atb(static_cast<std::size_t>(width), 0.0f);
+    for (std::ptrdiff_t r = 0; r < 2 * n; ++r) {
+        const float* row = A.data() + r * width;
+        const float w = b(r) / kDetectorVariance;
+        for (std::ptrdiff_t j = 0; j < width; ++j) atb[static_cast<std::size_t>(j)] += w * row[j];
+    }
+    for (int j = 0; j < k; ++j) eq.atb(j) += atb[static_cast<std::size_t>(j)];
     eq.num_rows += static_cast<int>(2 * n);
 }
 

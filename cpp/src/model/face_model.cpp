@@ -243,6 +243,8 @@ FaceModel load_face_model(const FaceModelFiles& files) {
     for (std::size_t lm = 0; lm < is_contour.size(); ++lm) {
         if (is_contour[lm]) f.landmark_vertices[lm] = -1;
     }
+    f.shape_rows = core::padded_rows(f.shape.rescaled_basis.data(), f.shape.rescaled_basis.rows(), f.shape.rescaled_basis.cols());
+    f.expression_rows = core::padded_rows(f.expression.basis.data(), f.expression.basis.rows(), f.expression.basis.cols());
     f.patches = core::make_patches(Eigen::Map<const core::Vertices>(f.shape.mean.data(), n, 3), f.triangles, f.topology.adjacent_faces);
     return f;
 }

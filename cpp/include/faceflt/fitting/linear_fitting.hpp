@@ -8,6 +8,7 @@
 // Normal equations are accumulated per image so the joint identity fit over several pictures sums them.
 #pragma once
 
+#include "faceflt/core/kernels.hpp"
 #include "faceflt/core/types.hpp"
 #include "faceflt/fitting/camera.hpp"
 
@@ -28,9 +29,10 @@ struct NormalEquations {
     int num_rows = 0;
 };
 
-// Adds one image's equations. base: (3V,) the face the basis deforms; basis: (3V, K).
+// Adds one image's equations for the first num_coefficients columns of basis. base: (3V,) the face
+// the basis deforms; basis: (3V, K) stored by rows (model::FaceModel's shape_rows, expression_rows).
 void accumulate_normal_equations(NormalEquations& eq, const Correspondences& corr, const Camera& camera,
-                                 const Eigen::VectorXf& base, const Eigen::MatrixXf& basis, int num_coefficients);
+                                 const Eigen::VectorXf& base, const core::PaddedRows& basis, int num_coefficients);
 
 // (A^T A + lambda I) c = A^T b; the coefficients are ~N(0, 1) for a rescaled PCA basis.
 Eigen::VectorXf solve_regularised(const NormalEquations& eq, float lambda);

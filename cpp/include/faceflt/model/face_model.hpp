@@ -3,6 +3,7 @@
 // the edge topology used for occluding-edge fitting.
 #pragma once
 
+#include "faceflt/core/kernels.hpp"
 #include "faceflt/core/mesh_patches.hpp"
 #include "faceflt/model/morphable_model.hpp"
 
@@ -60,6 +61,8 @@ struct FaceModel {
     std::vector<int> landmark_vertices;
     // The triangles in small compact patches (of the mean face), for visibility tests near the jaw.
     core::MeshPatches patches;
+    // The shape and expression bases again, stored by rows: the fit's equations read them a vertex at a time.
+    core::PaddedRows shape_rows, expression_rows;
 
     int num_vertices() const { return shape.num_vertices(); }
 };
