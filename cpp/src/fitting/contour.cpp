@@ -125,28 +125,29 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
     }
     std::sort(candidates.begin(), candidates.end());
     // Hidden means behind another surface by more than a millimetre (a nose or cheek is centimetres).
-    const auto seen = render::visible_vertices(projected, depth, tris, patches, /*front_only=*/true, candidates, /*tolerance=*/1.0f);
+    const auto seen = render::visible_vertices(projected, depth, tris, patches, /*front_only=*/true, candidates, /*tolerance=*/1.0f, &boxes);
     std::vector<int> out;
     for (std::size_t i = 0; i < candidates.size(); ++i)
         if (seen[i]) out.push_back(candidates[i]);
     return out;
 }
 
-Correspondences occluding_edge_correspondences(const core::Points2& projected_mesh, const std::vector<int>& silhouette,
+Correspondences occluding_edge_correspondences(const core::Vertices& mesh, const Camera& camera, const std::vector<int>& silhouette,
                                                const core::Points2& landmarks, const std::vector<int>& landmark_ids,
-                                               float threshold, float scale) {
+                                               float threshold) {
     Correspondences out;
     out.image_points.resize(0, 2);
     std::vector<int> ids;
     for (int lm : landmark_ids)
         if (valid(landmarks, lm)) ids.push_back(lm);
     if (ids.empty()) return out;
-    const float max_sq = threshold * scale;
+    const float max_sq = threshold * camera.scale;
     for (int v : silhouette) {
+        const Eigen::Vector2f projected = camera.project(Eigen::Vector3f(mesh.row(v)));
         float best = std::numeric_limits<float>::infinity();
         int best_lm = -1;
         for (int lm : ids) {
-            const float d = (projected_mesh.row(v) - landmarks.row(lm)).squaredNorm();
+            const float d = (projected - landmarks.row(lm).transpose()).squaredNorm();
             if (d < best) {
                 best = d;
                 best_lm = lm;

@@ -54,9 +54,13 @@ void accumulate_normal_equations(NormalEquations& eq, const Correspondences& cor
 }
 
 Eigen::VectorXf solve_regularised(const NormalEquations& eq, float lambda) {
-    Eigen::MatrixXf m = eq.ata.selfadjointView<Eigen::Lower>();
+    Eigen::MatrixXf m = eq.ata;
     m.diagonal().array() += lambda;
-    return m.ldlt().solve(eq.atb);
+    // Positive definite for lambda > 0: Cholesky (blocked) reads only the lower triangle. LDLT
+    // takes the rare matrix it rejects (lambda = 0 with too few equations).
+    Eigen::LLT<Eigen::MatrixXf, Eigen::Lower> llt(m);
+    if (llt.info() == Eigen::Success) return llt.solve(eq.atb);
+    return Eigen::MatrixXf(m.selfadjointView<Eigen::Lower>()).ldlt().solve(eq.atb);
 }
 
 Eigen::VectorXf solve_nonnegative(const NormalEquations& eq, int max_iterations) {

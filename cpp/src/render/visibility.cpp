@@ -9,10 +9,13 @@
 namespace faceflt::render {
 
 std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::VectorXf& depth, const core::Triangles& triangles,
-                                   const core::MeshPatches& patches, bool front_only, const std::vector<int>& query, float tolerance) {
+                                   const core::MeshPatches& patches, bool front_only, const std::vector<int>& query, float tolerance,
+                                   const std::vector<std::array<float, 4>>* patch_boxes) {
     if (query.empty() || patches.size() == 0) return std::vector<bool>(query.size(), true);
     const float* xy = points.data();
-    const auto boxes = core::patch_boxes(patches, points);
+    std::vector<std::array<float, 4>> own_boxes;
+    if (!patch_boxes) own_boxes = core::patch_boxes(patches, points);
+    const auto& boxes = patch_boxes ? *patch_boxes : own_boxes;
 
     // Grid over the queries' bounding box; cells about as large as the mean triangle, so a triangle
     // overlaps few cells and a cell holds few queries.

@@ -29,8 +29,8 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
 
 // Silhouette vertices matched to the nearest of the given landmarks (the jaw side turned away),
 // keeping pairs whose squared distance is at most threshold * camera.scale (pixels^2), as eos does.
-Correspondences occluding_edge_correspondences(const core::Points2& projected_mesh, const std::vector<int>& silhouette,
+Correspondences occluding_edge_correspondences(const core::Vertices& mesh, const Camera& camera, const std::vector<int>& silhouette,
                                                const core::Points2& landmarks, const std::vector<int>& landmark_ids,
-                                               float threshold, float scale);
+                                               float threshold);
 
 }  // namespace faceflt::fitting
