@@ -10,9 +10,32 @@
 namespace faceflt::fitting {
 
 core::Points2 Camera::project(const core::Vertices& vertices) const {
-    core::Points2 out(vertices.rows(), 2);
-    for (Eigen::Index i = 0; i < vertices.rows(); ++i) out.row(i) = project(Eigen::Vector3f(vertices.row(i)));
+    core::Points2 out;
+    project(vertices, out, nullptr);
     return out;
+}
+
+void Camera::project(const core::Vertices& vertices, core::Points2& points, Eigen::VectorXf* depth) const {
+    const Eigen::Index n = vertices.rows();
+    points.resize(n, 2);
+    if (depth) depth->resize(n);
+    // The camera in locals: the float stores below could otherwise alias it, and it would be read
+    // again for every vertex.
+    const float r00 = rotation(0, 0), r01 = rotation(0, 1), r02 = rotation(0, 2);
+    const float r10 = rotation(1, 0), r11 = rotation(1, 1), r12 = rotation(1, 2);
+    const float r20 = rotation(2, 0), r21 = rotation(2, 1), r22 = rotation(2, 2);
+    const float s = scale, x0 = tx, y0 = ty, h = image_height;
+    const float* __restrict x = vertices.data();
+    float* __restrict p = points.data();
+    for (Eigen::Index v = 0; v < n; ++v) {
+        const float a = x[3 * v], b = x[3 * v + 1], c = x[3 * v + 2];
+        p[2 * v] = s * ((r00 * a + r01 * b + r02 * c) + x0);
+        p[2 * v + 1] = h - s * ((r10 * a + r11 * b + r12 * c) + y0);
+    }
+    if (depth) {
+        float* __restrict z = depth->data();
+        for (Eigen::Index v = 0; v < n; ++v) z[v] = r20 * x[3 * v] + r21 * x[3 * v + 1] + r22 * x[3 * v + 2];
+    }
 }
 
 Camera estimate_camera(const core::Points2& image_points, const core::Vertices& model_points, float image_height) {

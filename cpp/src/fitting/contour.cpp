@@ -4,6 +4,7 @@
 
 #include <Eigen/Geometry>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -52,21 +53,9 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
     const auto& tris = model.triangles;
     const auto& patches = model.patches;
     const auto num_vertices = static_cast<std::size_t>(mesh.rows());
-    // Every vertex projected, and its depth towards the viewer, in one pass.
-    core::Points2 projected(mesh.rows(), 2);
-    Eigen::VectorXf depth(mesh.rows());
-    {
-        const Eigen::Matrix3f& r = camera.rotation;
-        const float s = camera.scale, tx = s * camera.tx, ty = camera.image_height - s * camera.ty;
-        const float* x = mesh.data();
-        float* p = projected.data();
-        for (std::size_t v = 0; v < num_vertices; ++v) {
-            const float a = x[3 * v], b = x[3 * v + 1], c = x[3 * v + 2];
-            p[2 * v] = s * (r(0, 0) * a + r(0, 1) * b + r(0, 2) * c) + tx;
-            p[2 * v + 1] = ty - s * (r(1, 0) * a + r(1, 1) * b + r(1, 2) * c);
-            depth(static_cast<Eigen::Index>(v)) = r(2, 0) * a + r(2, 1) * b + r(2, 2) * c;
-        }
-    }
+    core::Points2 projected;
+    Eigen::VectorXf depth;
+    camera.project(mesh, projected, &depth);
     const float* p = projected.data();
     auto within = [&](float x, float y) {  // near some landmark; false for NaN rows
         for (Eigen::Index i = 0; i < near.rows(); ++i) {
@@ -94,32 +83,41 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
     }
     // A triangle faces the camera when its projection turns clockwise in the y-down image: the sign
     // of the 2D cross product is that of the rotated normal's z (the camera is orthographic).
-    std::vector<unsigned char> front(tris.size(), 0);
+    // (Loops through local pointers: their byte stores could alias any vector's own pointers.)
+    std::vector<unsigned char> front_flags(tris.size(), 0);
+    unsigned char* front = front_flags.data();
+    const std::array<int, 3>* corners = tris.data();
+    const int* members = patches.triangles.data();
     for (int k : near_patches) {
-        for (int i = patches.triangle_start[static_cast<std::size_t>(k)]; i < patches.triangle_start[static_cast<std::size_t>(k) + 1]; ++i) {
-            const auto t = static_cast<std::size_t>(patches.triangles[static_cast<std::size_t>(i)]);
-            const int a = 2 * tris[t][0], b = 2 * tris[t][1], c = 2 * tris[t][2];
+        const int last = patches.triangle_start[static_cast<std::size_t>(k) + 1];
+        for (int i = patches.triangle_start[static_cast<std::size_t>(k)]; i < last; ++i) {
+            const int t = members[i];
+            const int a = 2 * corners[t][0], b = 2 * corners[t][1], c = 2 * corners[t][2];
             front[t] = (p[b] - p[a]) * (p[c + 1] - p[a + 1]) - (p[b + 1] - p[a + 1]) * (p[c] - p[a]) < 0.0f;
         }
     }
     // Silhouette vertices: the ends of the interior edges between a front- and a back-facing
     // triangle. (An edge with a triangle outside the near patches has no end near a landmark; the
     // test below drops what it marks.)
-    std::vector<unsigned char> candidate(num_vertices, 0);
+    std::vector<unsigned char> candidate_flags(num_vertices, 0);
+    unsigned char* candidate = candidate_flags.data();
+    const std::array<int, 2>* faces = model.topology.adjacent_faces.data();
+    const std::array<int, 2>* ends = model.topology.adjacent_vertices.data();
+    const int* edges = patches.edges.data();
     for (int k : near_patches) {
-        for (int i = patches.edge_start[static_cast<std::size_t>(k)]; i < patches.edge_start[static_cast<std::size_t>(k) + 1]; ++i) {
-            const auto e = static_cast<std::size_t>(patches.edges[static_cast<std::size_t>(i)]);
-            const auto& f = model.topology.adjacent_faces[e];
-            if (front[static_cast<std::size_t>(f[0])] == front[static_cast<std::size_t>(f[1])]) continue;
-            candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][0])] = 1;
-            candidate[static_cast<std::size_t>(model.topology.adjacent_vertices[e][1])] = 1;
+        const int last = patches.edge_start[static_cast<std::size_t>(k) + 1];
+        for (int i = patches.edge_start[static_cast<std::size_t>(k)]; i < last; ++i) {
+            const int e = edges[i];
+            if (front[faces[e][0]] == front[faces[e][1]]) continue;
+            candidate[ends[e][0]] = 1;
+            candidate[ends[e][1]] = 1;
         }
     }
     std::vector<int> candidates;
     for (int k : near_patches) {
         for (int i = patches.vertex_start[static_cast<std::size_t>(k)]; i < patches.vertex_start[static_cast<std::size_t>(k) + 1]; ++i) {
-            const auto v = static_cast<std::size_t>(patches.vertices[static_cast<std::size_t>(i)]);
-            if (candidate[v] == 1 && within(p[2 * v], p[2 * v + 1])) candidates.push_back(static_cast<int>(v));
+            const int v = patches.vertices[static_cast<std::size_t>(i)];
+            if (candidate[v] == 1 && within(p[2 * v], p[2 * v + 1])) candidates.push_back(v);
             candidate[v] = 2;  // a vertex of several patches is looked at once
         }
     }

@@ -80,15 +80,17 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     struct Box {
         int i0, i1, j0, j1;
     };
-    const auto held = [&](const Box& b) {
+    // (Through local pointers: the int stores of the passes below could alias the vectors' own.)
+    const int* sums = table.data();
+    const std::array<int, 2>* cell_at = cells.data();
+    const auto held = [sums, sx](const Box& b) {
         const int u0 = std::min(b.i0, b.i1 + 1), v0 = std::min(b.j0, b.j1 + 1);
-        return table[static_cast<std::size_t>((b.j1 + 1) * sx + b.i1 + 1)] - table[static_cast<std::size_t>(v0 * sx + b.i1 + 1)] -
-               table[static_cast<std::size_t>((b.j1 + 1) * sx + u0)] + table[static_cast<std::size_t>(v0 * sx + u0)];
+        return sums[(b.j1 + 1) * sx + b.i1 + 1] - sums[v0 * sx + b.i1 + 1] - sums[(b.j1 + 1) * sx + u0] + sums[v0 * sx + u0];
     };
-    const auto box_of = [&](const std::array<int, 3>& t) {
-        const auto& a = cells[static_cast<std::size_t>(t[0])];
-        const auto& b = cells[static_cast<std::size_t>(t[1])];
-        const auto& c = cells[static_cast<std::size_t>(t[2])];
+    const auto box_of = [cell_at, nx, ny](const std::array<int, 3>& t) {
+        const auto& a = cell_at[t[0]];
+        const auto& b = cell_at[t[1]];
+        const auto& c = cell_at[t[2]];
         return Box{std::max(0, std::min({a[0], b[0], c[0]})), std::min(nx - 1, std::max({a[0], b[0], c[0]})),
                    std::max(0, std::min({a[1], b[1], c[1]})), std::min(ny - 1, std::max({a[1], b[1], c[1]}))};
     };
@@ -96,37 +98,46 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     // The queries lie along a curve: most patches, and most triangles of the others, cover no cell
     // that holds one. Branch-free passes keep the rest (a few hundred of the SFM's 6736 triangles).
     std::vector<int> hits(triangles.size());
+    int* hit = hits.data();
     std::size_t count = 0;
+    const std::array<int, 3>* tris = triangles.data();
+    const int* members = patches.triangles.data();
     for (int k = 0; k < patches.size(); ++k) {
         const auto& pb = boxes[static_cast<std::size_t>(k)];
         const Box patch{std::max(0, column(pb[0])), std::min(nx - 1, column(pb[2])), std::max(0, row(pb[1])), std::min(ny - 1, row(pb[3]))};
         if (held(patch) == 0) continue;
-        for (int i = patches.triangle_start[static_cast<std::size_t>(k)]; i < patches.triangle_start[static_cast<std::size_t>(k) + 1]; ++i) {
-            const int tri = patches.triangles[static_cast<std::size_t>(i)];
-            const auto& t = triangles[static_cast<std::size_t>(tri)];
+        const int last = patches.triangle_start[static_cast<std::size_t>(k) + 1];
+        for (int i = patches.triangle_start[static_cast<std::size_t>(k)]; i < last; ++i) {
+            const int tri = members[i];
+            const auto& t = tris[tri];
             const int a = 2 * t[0], b = 2 * t[1], c = 2 * t[2];
             const float area = (xy[b] - xy[a]) * (xy[c + 1] - xy[a + 1]) - (xy[b + 1] - xy[a + 1]) * (xy[c] - xy[a]);
-            hits[count] = tri;
+            hit[count] = tri;
             count += static_cast<std::size_t>((held(box_of(t)) > 0) & (!front_only | (area < 0.0f)));
         }
     }
+    // Local copies of everything the inner loop reads: its byte stores could alias anything else.
+    const float *px = qx.data(), *py = qy.data(), *pd = qd.data();
+    const int* pv = qv.data();
+    char* out = hidden.data();
     for (std::size_t n = 0; n < count; ++n) {
         const auto& t = triangles[static_cast<std::size_t>(hits[n])];
         const ScreenTriangle s = ScreenTriangle::from(points, t);
         if (s.area == 0.0f) continue;
-        const float d0 = depth(t[0]), d1 = depth(t[1]), d2 = depth(t[2]);
+        const int t0 = t[0], t1 = t[1], t2 = t[2];
+        const float d0 = depth(t0), d1 = depth(t1), d2 = depth(t2);
         const Box b = box_of(t);
         for (int j = b.j0; j <= b.j1; ++j) {
             const int first = start[static_cast<std::size_t>(j * nx + b.i0)];
             const int last = start[static_cast<std::size_t>(j * nx + b.i1) + 1];
             // The queries of the box's cells in row j, without branches: the whole row is tested.
             for (int k = first; k < last; ++k) {
-                const auto q = static_cast<std::size_t>(k);
-                const int v = qv[q];
+                const int v = pv[k];
                 float w0, w1, w2;
-                const bool inside = s.weights(qx[q], qy[q], w0, w1, w2);
-                const bool corner = (v == t[0]) | (v == t[1]) | (v == t[2]);
-                hidden[q] |= static_cast<char>(inside & !corner & (w0 * d0 + w1 * d1 + w2 * d2 > qd[q]));
+                s.weights(px[k], py[k], w0, w1, w2);
+                const bool inside = (w0 >= 0.0f) & (w1 >= 0.0f) & (w2 >= 0.0f);
+                const bool corner = (v == t0) | (v == t1) | (v == t2);
+                out[k] |= static_cast<char>(inside & !corner & (w0 * d0 + w1 * d1 + w2 * d2 > pd[k]));
             }
         }
     }
