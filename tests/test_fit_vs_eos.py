@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import faceflt
-from conftest import MODEL_DIR, image_size, pts_files, read_pts
+from conftest import IMAGES, MODEL_DIR, image_size, pts_files, read_pts, require
 from eos_oracle import make_eos_fitter
 
 
@@ -54,3 +54,32 @@ def test_jaw_line_follows_the_annotated_outline(model, pts):
     jaw = [*range(0, 8), *range(9, 17)]
     err = np.linalg.norm(ours.projected[0, jaw] - points[jaw], axis=1)
     assert np.median(err) < 0.08 * iod, err / iod
+
+
+@pytest.mark.parametrize("simd", ["avx2", "baseline"])
+def test_every_simd_build_gives_the_same_fits(model, simd, tmp_path):
+    """The normal equations' kernel is built for AVX-512, AVX2 and SSE2 and picked on first use; a
+    machine runs only one of them. FACEFLT_SIMD caps the pick, so each is run here, in a fresh process,
+    and must give the fits this process gives (SSE2 has no fused multiply-add: rounding differs)."""
+    import os
+    import subprocess
+    import sys
+
+    require(IMAGES / "image_0010.pts", "image_0010")
+    paths = pts_files()
+    out = tmp_path / "fits.npz"
+    code = (
+        "import sys, numpy as np, faceflt\n"
+        "from conftest import MODEL_DIR, image_size, pts_files, read_pts\n"
+        "m = faceflt.load_model(MODEL_DIR)\n"
+        "fits = [faceflt.fit(m, read_pts(p), image_size(p)) for p in pts_files()]\n"
+        "np.savez(sys.argv[1], projected=np.stack([f.projected[0] for f in fits]), "
+        "shape=np.stack([f.shape_coeffs[0] for f in fits]))\n"
+    )
+    tests_dir = os.path.dirname(__file__)
+    env = {**os.environ, "FACEFLT_SIMD": simd, "PYTHONPATH": tests_dir + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    subprocess.run([sys.executable, "-c", code, str(out)], env=env, check=True, cwd=tests_dir, timeout=300)
+    theirs = np.load(out)
+    ours = [faceflt.fit(model, read_pts(p), image_size(p)) for p in paths]
+    np.testing.assert_allclose(theirs["projected"], np.stack([f.projected[0] for f in ours]), atol=1e-2)
+    np.testing.assert_allclose(theirs["shape"], np.stack([f.shape_coeffs[0] for f in ours]), atol=1e-3)

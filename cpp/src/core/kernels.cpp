@@ -1,6 +1,8 @@
 #include "faceflt/core/kernels.hpp"
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(FACEFLT_NO_MULTIVERSIONING)
 #define FACEFLT_X86_DISPATCH 1
@@ -80,10 +82,15 @@ __attribute__((target("avx512f"))) void gram_avx512(float* g, const float* a, st
 }
 #endif
 
+// The widest build the CPU runs, or a narrower one named by FACEFLT_SIMD ("avx2", "baseline"), so
+// that every build can be tested on one machine.
 GramFn pick_gram() {
 #ifdef FACEFLT_X86_DISPATCH
+    const char* env = std::getenv("FACEFLT_SIMD");
+    const std::string cap = env ? env : "";
+    if (cap == "baseline") return gram_baseline;
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return gram_avx512;
+    if (cap != "avx2" && __builtin_cpu_supports("avx512f")) return gram_avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return gram_avx2;
 #endif
     return gram_baseline;

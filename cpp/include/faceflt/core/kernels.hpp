@@ -16,7 +16,8 @@ constexpr std::ptrdiff_t kGramBlock = 16;
 inline std::ptrdiff_t padded_length(std::ptrdiff_t n) { return (n + kGramBlock - 1) / kGramBlock * kGramBlock; }
 
 // gram (n x n, row-major) += weight * A^T A for A (rows x n, row-major), n a multiple of kGramBlock.
-// Only the lower triangle (j <= i) is meant; some entries above it are written too.
+// Only the lower triangle (j <= i) is meant; some entries above it are written too. Built for
+// AVX-512, AVX2+FMA and SSE2, picked on first use; FACEFLT_SIMD=avx2 or =baseline caps the pick.
 void add_gram(float* gram, const float* a, std::ptrdiff_t rows, std::ptrdiff_t n, float weight);
 
 // A basis stored row by row, each row's coefficients side by side and zero-padded to
