@@ -98,6 +98,7 @@ void accumulate_shape(const FaceModel& model, const FitOptions& o, const State& 
 }
 
 void set_shape(const FaceModel& model, const Eigen::VectorXf& coeffs, State& s) {
+    if (!coeffs.allFinite()) throw core::FitError("the shape fit diverged (non-finite coefficients); is lambda_identity > 0?");
     s.shape_coeffs = pad(coeffs, model.shape.num_components());
     update_identity(model, s);
 }

@@ -19,6 +19,7 @@ namespace faceflt::render {
 // corner never hides it; `tolerance` (depth units) keeps a surface from hiding points lying on it.
 // front_only: only triangles facing the viewer (clockwise in the y-down image) hide anything.
 // patch_boxes: core::patch_boxes(patches, points) where the caller has them already; else null.
+// Non-finite points (a diverged fit) hide nothing.
 std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::VectorXf& depth, const core::Triangles& triangles,
                                    const core::MeshPatches& patches, bool front_only, const std::vector<int>& query, float tolerance,
                                    const std::vector<std::array<float, 4>>* patch_boxes = nullptr);
