@@ -6,6 +6,7 @@
 #include <Eigen/Dense>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 namespace faceflt::fitting {
 
@@ -16,6 +17,7 @@ constexpr float kDetectorVariance = 3.0f;  // sigma^2 of the landmark detector, 
 void accumulate_normal_equations(NormalEquations& eq, const Correspondences& corr, const Camera& camera,
                                  const Eigen::VectorXf& base, const core::PaddedRows& basis, int num_coefficients) {
     const int k = num_coefficients;
+    if (k > basis.cols) throw std::invalid_argument("accumulate_normal_equations: more coefficients than the basis has");
     if (eq.ata.size() == 0) {
         eq.ata = Eigen::MatrixXf::Zero(k, k);
         eq.atb = Eigen::VectorXf::Zero(k);
@@ -26,14 +28,15 @@ void accumulate_normal_equations(NormalEquations& eq, const Correspondences& cor
     std::vector<float> A(static_cast<std::size_t>(2 * n * width));
     Eigen::VectorXf b(2 * n);
     const Eigen::Matrix<float, 2, 3> P = camera.scale * camera.rotation.topRows<2>();
+    const float p00 = P(0, 0), p01 = P(0, 1), p02 = P(0, 2), p10 = P(1, 0), p11 = P(1, 1), p12 = P(1, 2);
     for (std::ptrdiff_t i = 0; i < n; ++i) {
         const int v = corr.vertices[static_cast<std::size_t>(i)];
         const float *bx = basis.row(3 * v), *by = basis.row(3 * v + 1), *bz = basis.row(3 * v + 2);
         float* ax = A.data() + 2 * i * width;
         float* ay = ax + width;
         for (std::ptrdiff_t j = 0; j < width; ++j) {
-            ax[j] = P(0, 0) * bx[j] + P(0, 1) * by[j] + P(0, 2) * bz[j];
-            ay[j] = P(1, 0) * bx[j] + P(1, 1) * by[j] + P(1, 2) * bz[j];
+            ax[j] = p00 * bx[j] + p01 * by[j] + p02 * bz[j];
+            ay[j] = p10 * bx[j] + p11 * by[j] + p12 * bz[j];
         }
         const Eigen::Vector2f base_proj = P * base.segment<3>(3 * v);
         b(2 * i) = corr.image_points(i, 0) - base_proj(0) - camera.scale * camera.tx;

@@ -20,16 +20,18 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     // Grid over the queries' bounding box; cells about as large as the mean triangle, so a triangle
     // overlaps few cells and a cell holds few queries.
     float lo_x = xy[2 * query[0]], lo_y = xy[2 * query[0] + 1], hi_x = lo_x, hi_y = lo_y;
+    bool finite = true;
     for (int v : query) {
         lo_x = std::min(lo_x, xy[2 * v]), hi_x = std::max(hi_x, xy[2 * v]);
         lo_y = std::min(lo_y, xy[2 * v + 1]), hi_y = std::max(hi_y, xy[2 * v + 1]);
+        finite &= std::isfinite(xy[2 * v]) && std::isfinite(xy[2 * v + 1]);
     }
     std::array<float, 4> extent = boxes.front();
     for (const auto& b : boxes) extent = {std::min(extent[0], b[0]), std::min(extent[1], b[1]), std::max(extent[2], b[2]), std::max(extent[3], b[3])};
     // (At most 1024 cells a side, however thin the mesh's projection.)
     const float cell = std::max({1e-3f, std::sqrt((extent[2] - extent[0]) * (extent[3] - extent[1]) / static_cast<float>(triangles.size())),
                                  (hi_x - lo_x) / 1024.0f, (hi_y - lo_y) / 1024.0f});
-    if (!std::isfinite(cell) || !std::isfinite(lo_x) || !std::isfinite(lo_y)) return std::vector<bool>(query.size(), true);
+    if (!finite || !std::isfinite(cell)) return std::vector<bool>(query.size(), true);
     const float inv_cell = 1.0f / cell;
     const int nx = static_cast<int>((hi_x - lo_x) * inv_cell) + 1, ny = static_cast<int>((hi_y - lo_y) * inv_cell) + 1;
 
