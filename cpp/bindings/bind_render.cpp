@@ -16,9 +16,12 @@ namespace {
 using UInt8Array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
 render::ScreenVertices to_screen(const fitting::Camera& c, const core::Vertices& v) {
+    core::Points2 points;
+    Eigen::VectorXf depth;
+    c.project(v, points, &depth);
     render::ScreenVertices s(v.rows(), 3);
-    s.leftCols<2>() = c.project(v);
-    s.col(2) = v * c.rotation.row(2).transpose();
+    s.leftCols<2>() = points;
+    s.col(2) = depth;
     return s;
 }
 

@@ -116,7 +116,6 @@ void add_gram(float* gram, const float* a, std::ptrdiff_t rows, std::ptrdiff_t n
 
 PaddedRows padded_rows(const float* column_major, std::ptrdiff_t rows, std::ptrdiff_t cols) {
     PaddedRows p;
-    p.rows = rows;
     p.cols = cols;
     p.stride = padded_length(cols);
     p.data.assign(static_cast<std::size_t>(rows * p.stride), 0.0f);

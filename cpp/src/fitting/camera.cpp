@@ -9,12 +9,6 @@
 
 namespace faceflt::fitting {
 
-core::Points2 Camera::project(const core::Vertices& vertices) const {
-    core::Points2 out;
-    project(vertices, out, nullptr);
-    return out;
-}
-
 void Camera::project(const core::Vertices& vertices, core::Points2& points, Eigen::VectorXf* depth) const {
     const Eigen::Index n = vertices.rows();
     points.resize(n, 2);

@@ -48,14 +48,11 @@ Correspondences contour_correspondences(const model::FaceModel& model, const cor
     return out;
 }
 
-std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, const core::Vertices& mesh, const Camera& camera,
+std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, const core::Points2& projected, const Eigen::VectorXf& depth,
                                              const core::Points2& near, const std::vector<float>& radius) {
     const auto& tris = model.triangles;
     const auto& patches = model.patches;
-    const auto num_vertices = static_cast<std::size_t>(mesh.rows());
-    core::Points2 projected;
-    Eigen::VectorXf depth;
-    camera.project(mesh, projected, &depth);
+    const auto num_vertices = static_cast<std::size_t>(projected.rows());
     const float* p = projected.data();
     auto within = [&](float x, float y) {  // near some landmark; false for NaN rows
         for (Eigen::Index i = 0; i < near.rows(); ++i) {
@@ -130,22 +127,21 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
     return out;
 }
 
-Correspondences occluding_edge_correspondences(const core::Vertices& mesh, const Camera& camera, const std::vector<int>& silhouette,
+Correspondences occluding_edge_correspondences(const core::Points2& projected_mesh, const std::vector<int>& silhouette,
                                                const core::Points2& landmarks, const std::vector<int>& landmark_ids,
-                                               float threshold) {
+                                               float threshold, float scale) {
     Correspondences out;
     out.image_points.resize(0, 2);
     std::vector<int> ids;
     for (int lm : landmark_ids)
         if (valid(landmarks, lm)) ids.push_back(lm);
     if (ids.empty()) return out;
-    const float max_sq = threshold * camera.scale;
+    const float max_sq = threshold * scale;
     for (int v : silhouette) {
-        const Eigen::Vector2f projected = camera.project(Eigen::Vector3f(mesh.row(v)));
         float best = std::numeric_limits<float>::infinity();
         int best_lm = -1;
         for (int lm : ids) {
-            const float d = (projected - landmarks.row(lm).transpose()).squaredNorm();
+            const float d = (projected_mesh.row(v) - landmarks.row(lm)).squaredNorm();
             if (d < best) {
                 best = d;
                 best_lm = lm;

@@ -135,8 +135,12 @@ void correspond_and_pose(const FaceModel& model, const core::Points2& landmarks,
             core::Points2 near(static_cast<Eigen::Index>(side.size()), 2);
             for (std::size_t i = 0; i < side.size(); ++i) near.row(static_cast<Eigen::Index>(i)) = landmarks.row(side[i]);
             const std::vector<float> radius(side.size(), std::sqrt(o.edge_distance_threshold * s.camera.scale));
-            const auto silhouette = visible_silhouette_vertices(model, mesh, s.camera, near, radius);
-            concat(s.current, occluding_edge_correspondences(mesh, s.camera, silhouette, landmarks, side, o.edge_distance_threshold));
+            core::Points2 projected;
+            Eigen::VectorXf depth;
+            s.camera.project(mesh, projected, &depth);
+            const auto silhouette = visible_silhouette_vertices(model, projected, depth, near, radius);
+            concat(s.current, occluding_edge_correspondences(projected, silhouette, landmarks, side, o.edge_distance_threshold,
+                                                             s.camera.scale));
         }
     }
     s.camera = estimate_camera(s.current.image_points, gather(s.face, s.current.vertices), s.camera.image_height);

@@ -43,7 +43,9 @@ void place_side(core::Points2& out, std::vector<int>& chosen, const std::vector<
 
 core::Points2 project_landmarks(const model::FaceModel& model, const core::Vertices& mesh, const fitting::Camera& camera,
                                 const core::Points2& guide, std::vector<int>* chosen_out) {
-    const core::Points2 projected = camera.project(mesh);
+    core::Points2 projected;
+    Eigen::VectorXf depth;
+    camera.project(mesh, projected, &depth);
     core::Points2 out(model.mapping.num_landmarks, 2);
     out.setConstant(std::numeric_limits<float>::quiet_NaN());
     std::vector<int> chosen = model.landmark_vertices;
@@ -67,7 +69,7 @@ core::Points2 project_landmarks(const model::FaceModel& model, const core::Verti
     };
     add_side(model.mapping.right_contour_landmarks, model.contour.right);
     add_side(model.mapping.left_contour_landmarks, model.contour.left);
-    const auto silhouette = fitting::visible_silhouette_vertices(model, mesh, camera, near, radius);
+    const auto silhouette = fitting::visible_silhouette_vertices(model, projected, depth, near, radius);
     place_side(out, chosen, model.mapping.right_contour_landmarks, model.contour.right, silhouette, projected, guide);
     place_side(out, chosen, model.mapping.left_contour_landmarks, model.contour.left, silhouette, projected, guide);
     if (chosen_out) *chosen_out = std::move(chosen);

@@ -24,7 +24,7 @@ void add_gram(float* gram, const float* a, std::ptrdiff_t rows, std::ptrdiff_t n
 // padded_length(cols): the rows of the equations of one vertex coordinate are read at once.
 struct PaddedRows {
     std::vector<float> data;
-    std::ptrdiff_t rows = 0, cols = 0, stride = 0;
+    std::ptrdiff_t cols = 0, stride = 0;
 
     const float* row(std::ptrdiff_t i) const { return data.data() + i * stride; }
 };

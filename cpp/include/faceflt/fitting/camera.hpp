@@ -23,7 +23,6 @@ struct Camera {
     // Depth towards the viewer (larger is nearer), model units.
     float depth(const Eigen::Vector3f& x) const { return rotation.row(2).dot(x); }
 
-    core::Points2 project(const core::Vertices& vertices) const;
     // Every vertex at once, the same values as one at a time; depth (if given) as depth() gives it.
     void project(const core::Vertices& vertices, core::Points2& points, Eigen::VectorXf* depth) const;
 };

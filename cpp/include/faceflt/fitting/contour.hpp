@@ -23,14 +23,15 @@ Correspondences contour_correspondences(const model::FaceModel& model, const cor
 // Vertices on edges between a front- and a back-facing triangle that are not hidden by the mesh.
 // Only vertices whose projection lies within radius[i] pixels of some near[i] are considered (the
 // callers only ever match silhouette vertices to nearby landmarks), which keeps the visibility test
-// local to the jaw line. near: (M, 2) pixels, NaN rows are ignored.
-std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, const core::Vertices& mesh, const Camera& camera,
+// local to the jaw line. projected, depth: the posed mesh (Camera::project with depth).
+// near: (M, 2) pixels, NaN rows are ignored.
+std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, const core::Points2& projected, const Eigen::VectorXf& depth,
                                              const core::Points2& near, const std::vector<float>& radius);
 
 // Silhouette vertices matched to the nearest of the given landmarks (the jaw side turned away),
 // keeping pairs whose squared distance is at most threshold * camera.scale (pixels^2), as eos does.
-Correspondences occluding_edge_correspondences(const core::Vertices& mesh, const Camera& camera, const std::vector<int>& silhouette,
+Correspondences occluding_edge_correspondences(const core::Points2& projected_mesh, const std::vector<int>& silhouette,
                                                const core::Points2& landmarks, const std::vector<int>& landmark_ids,
-                                               float threshold);
+                                               float threshold, float scale);
 
 }  // namespace faceflt::fitting
