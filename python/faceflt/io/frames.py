@@ -60,7 +60,10 @@ def _decode(path: Path) -> Iterator[tuple[int, np.ndarray]]:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for i, frame in enumerate(container.decode(stream)):
-                yield i, frame.to_ndarray(format="rgb24")
+                # PyAV's arrays are views of row-padded planes whenever a row's bytes are not a multiple of
+                # the alignment (widths 300, 410, 850...); dlib's HOG detector misreads such views, so every
+                # consumer gets contiguous frames from here.
+                yield i, np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
     except av.error.FFmpegError as e:
         raise InputError(f"{path}: the video could not be decoded ({e}); is it corrupt or truncated?") from e
 
