@@ -93,8 +93,8 @@ def test_failed_driving_frames_give_nan(model, pair):
         faceflt.fuse(model, np.zeros(5), fits)
 
 
-def test_residuals_lift_to_3d_and_project_back():
-    """Offsets seen from several poses are recovered exactly; from one view, the part in its image plane."""
+def test_offsets_project_as_the_camera_moves_points():
+    """project_offsets is the linear part of the camera: the same as projecting moved points (numpy oracle)."""
     from faceflt import _core
 
     rng = np.random.default_rng(4)
@@ -104,10 +104,29 @@ def test_residuals_lift_to_3d_and_project_back():
     seen = _core.project_offsets(offsets, rotations, scales)
     # independent check of the projection: d(u, v) = s (r1 . d, -(r2 . d)) in the y-down image
     np.testing.assert_allclose(seen[1], scales[1] * np.c_[offsets @ rotations[1, 0], -(offsets @ rotations[1, 1])], atol=1e-4)
-    np.testing.assert_allclose(_core.lift_residuals(seen, rotations, scales, 1e-6), offsets, atol=1e-3)
-    one = _core.lift_residuals(seen[:1], rotations[:1], scales[:1])
-    np.testing.assert_allclose(_core.project_offsets(one, rotations[:1], scales[:1]), seen[:1], atol=1e-2)
-    assert np.abs(one @ rotations[0, 2]).max() < 1e-2  # no depth: that view cannot see it
-    missing = seen.copy()
-    missing[:, 5] = np.nan
-    assert np.isnan(_core.lift_residuals(missing, rotations, scales)[5]).all()
+
+
+def test_lifted_landmarks_project_back_and_recover_the_face(model):
+    """lift() puts each detected point on its camera ray at the fitted face's depth: projected again it is
+    the detected point; lifted from the exact fit it is the face's own vertex (numpy oracle of the camera),
+    and with remove_expression the neutral face's vertex."""
+    rng = np.random.default_rng(5)
+    shape, expression, ypr = syn.sample(rng, model, 4)
+    truth = syn.truth(model, shape[:1].repeat(4, 0), expression, ypr)
+    lms = syn.landmarks(model, truth)
+    ids = faceflt.fuse(model, shape[0], truth, guides=lms).vertex_ids
+    lifted = faceflt.lift(model, shape[0], truth, lms)
+    assert lifted.shape == (4, 68, 3) and lifted.dtype == np.float32
+    np.testing.assert_allclose(project(truth, lifted), lms, atol=1e-2)
+    from faceflt import _core
+
+    meshes = _core.build_meshes(model, truth.shape_coeffs, truth.expression_coeffs)
+    np.testing.assert_allclose(lifted, np.take_along_axis(meshes, ids[..., None].astype(np.int64), 1), atol=1e-2)
+    neutral = faceflt.lift(model, shape[0], truth, lms, remove_expression=True)
+    plain = _core.build_meshes(model, truth.shape_coeffs, np.zeros_like(truth.expression_coeffs))
+    np.testing.assert_allclose(neutral, np.take_along_axis(plain, ids[..., None].astype(np.int64), 1), atol=1e-2)
+    # a missing point stays missing; other points are unaffected
+    holed = lms.copy()
+    holed[1, 30] = np.nan
+    again = faceflt.lift(model, shape[0], truth, holed)
+    assert np.isnan(again[1, 30]).all() and np.isfinite(np.delete(again[1], 30, 0)).all()

@@ -4,7 +4,7 @@
 #include "arrays.hpp"
 #include "faceflt/fitting/fit.hpp"
 #include "faceflt/fusion/fusion.hpp"
-#include "faceflt/fusion/residuals.hpp"
+#include "faceflt/fusion/lift.hpp"
 
 #include <pybind11/stl.h>
 
@@ -117,23 +117,6 @@ void bind_fitting(py::module_& m) {
         py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0);
 
     m.def(
-        "lift_residuals",
-        [](const FloatArray& residuals, const FloatArray& rotation, const FloatArray& scale, float ridge) {
-            const auto b = residuals.ndim() == 3 ? residuals.shape(0) : -1;
-            check_shape(residuals, {b, -1, 2}, "lift_residuals", "residuals");
-            check_shape(rotation, {b, 3, 3}, "lift_residuals", "rotation");
-            check_shape(scale, {b}, "lift_residuals", "scale");
-            std::vector<fitting::Camera> cams(static_cast<std::size_t>(b));
-            for (py::ssize_t i = 0; i < b; ++i) cams[static_cast<std::size_t>(i)] = camera_at(rotation, scale, i);
-            const auto lifted = fusion::lift_residuals(points_batch(residuals), cams, ridge);
-            auto out = new_array<float>({lifted.rows(), 3});
-            Eigen::Map<core::Vertices>(out.mutable_data(), lifted.rows(), 3) = lifted;
-            return out;
-        },
-        py::arg("residuals"), py::arg("rotation"), py::arg("scale"), py::arg("ridge") = 1e-3f,
-        "3D offsets (K, 3), model units, that best explain (B, K, 2) pixel residuals seen through B cameras.");
-
-    m.def(
         "project_offsets",
         [](const FloatArray& offsets, const FloatArray& rotation, const FloatArray& scale) {
             const auto b = rotation.ndim() == 3 ? rotation.shape(0) : -1;
@@ -178,6 +161,45 @@ void bind_fitting(py::module_& m) {
                                   model.mapping.num_landmarks);
         },
         py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"));
+
+    m.def(
+        "lift_landmarks",
+        [](const model::FaceModel& model, const FloatArray& shape, const FloatArray& expression_coeffs, const FloatArray& rotation,
+           const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes, const FloatArray& landmarks,
+           bool remove_expression) {
+            const char* fn = "lift_landmarks";
+            check_shape(shape, {model.shape.num_components()}, fn, "shape");
+            const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
+            check_shape(expression_coeffs, {b, model.expression.num_coefficients()}, fn, "expression_coeffs");
+            check_shape(rotation, {b, 3, 3}, fn, "rotation");
+            check_shape(scale, {b}, fn, "scale");
+            check_shape(translation, {b, 2}, fn, "translation");
+            check_shape(landmarks, {b, model.mapping.num_landmarks, 2}, fn, "landmarks");
+            const auto sizes = sizes_from(image_sizes, b, fn);
+            std::vector<FrameFit> frames(static_cast<std::size_t>(b));
+            for (py::ssize_t i = 0; i < b; ++i) {
+                FrameFit& f = frames[static_cast<std::size_t>(i)];
+                f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
+                f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(sizes[static_cast<std::size_t>(i)][1]));
+                f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale) &&
+                       f.camera.scale > 0.0f && std::isfinite(f.camera.tx) && std::isfinite(f.camera.ty);
+            }
+            const Eigen::VectorXf s = Eigen::Map<const Eigen::VectorXf>(shape.data(), shape.shape(0));
+            const auto points = points_batch(landmarks);
+            std::vector<core::Vertices> lifted;
+            {
+                py::gil_scoped_release release;
+                lifted = fusion::lift_landmarks(model, s, frames, points, remove_expression);
+            }
+            const auto k = static_cast<py::ssize_t>(model.mapping.num_landmarks);
+            auto out = new_array<float>({b, k, 3});
+            for (py::ssize_t i = 0; i < b; ++i) Eigen::Map<core::Vertices>(out.mutable_data(i), k, 3) = lifted[static_cast<std::size_t>(i)];
+            return out;
+        },
+        py::arg("model"), py::arg("shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
+        py::arg("translation"), py::arg("image_sizes"), py::arg("landmarks"), py::arg("remove_expression") = false,
+        "(B, K, 3) model-space points, model units: each frame's (B, K, 2) landmarks lifted through its camera at the "
+        "fitted face's depth (NaN where missing); remove_expression subtracts the fitted expression's displacement.");
 
     m.def(
         "fuse",

@@ -16,7 +16,7 @@ from . import _core
 from .errors import FitError
 from .model import FaceModel
 
-__all__ = ["FitOptions", "FitResult", "FusedResult", "fit", "fit_identity", "fuse"]
+__all__ = ["FitOptions", "FitResult", "FusedResult", "fit", "fit_identity", "fuse", "lift"]
 
 
 @dataclass(frozen=True)
@@ -275,3 +275,19 @@ def fuse(
         vertex_ids=None if vertex_ids is None else np.ascontiguousarray(vertex_ids, np.int32),
     )
     return FusedResult(landmarks=d["landmarks"], vertices=d.get("meshes"), vertex_ids=d["vertex_ids"])
+
+
+def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult, landmarks: np.ndarray, *,
+         remove_expression: bool = False) -> np.ndarray:
+    """Detected landmarks lifted into the model's canonical frame: float32 (B, 68, 3), model units.
+
+    Each landmark is put on its camera ray (``fits``: each frame's expression and camera) at the depth of
+    the fitted face ``shape_coeffs`` (m,), and the head rotation is undone, so what the detector saw
+    beyond the model stays. NaN where a landmark is missing or a frame has no fit. With
+    ``remove_expression``, the fitted expression's displacement is taken away (a neutral face, as far as
+    the expression model can tell).
+    """
+    lms = _landmarks(landmarks, None, 0.0, "lift")
+    return _core.lift_landmarks(model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)),
+                                np.ascontiguousarray(fits.expression_coeffs, np.float32), fits.rotation, fits.scale,
+                                fits.translation, fits.image_size, lms, remove_expression)
