@@ -62,8 +62,8 @@ def test_jaw_follows_the_silhouette_when_the_head_turns(model):
     flt = faceflt.fuse(model, np.zeros(63, np.float32), driving, guides=guides[None]).landmarks[0]
     # Each lands on the outline point the detector gave (the nearest visible silhouette vertex) ...
     np.testing.assert_array_less(np.linalg.norm(flt[far_side] - guides[far_side], axis=1), 4.0)
-    # ... which, above the chin, is the outermost point of the face at that height.
-    for lm in far_side[:5]:
+    # ... which, above the chin (iBUG 13-17 run up to the ear), is the outermost point of the face at that height.
+    for lm in far_side[3:]:
         row = np.abs(pts2d[:, 1] - flt[lm, 1]) < 4
         assert pts2d[row, 0].max() - flt[lm, 0] < 4.0, lm
     # while the model's fixed contour vertices sit well inside it for most of that side

@@ -1,4 +1,4 @@
-"""`faceflt transform` end to end on real data, its three modes, gaps, and every kind of bad input."""
+"""`faceflt transform` end to end on real data, its modes, gaps, and every kind of bad input."""
 
 from __future__ import annotations
 
@@ -64,20 +64,7 @@ def test_pose_video_and_json_decode(run):
     np.testing.assert_allclose(keypoints["face"], np.load(run / "landmarks.npz")["landmarks"], atol=1e-4)
 
 
-def test_flt_face_moves_towards_the_references_geometry(driving, model_dir):
-    """faceflt.evaluation's identity transfer (0: the driver, 1: the reference) of the default mode, with a
-    frontal reference so that pose-matched frames exist; measured 0.22 on 45 frames. The driver itself is 0."""
-    from faceflt.evaluation.report import evaluate_pair
-
-    reference = require(IMAGES / "moore_talkinghead_3.png", "moore_talkinghead_3.png")
-    result = evaluate_pair(driving, reference, faceflt.TransformOptions(model_dir=str(model_dir), max_frames=45, formats=()),
-                           modes=("residual",))
-    assert result.scores["none"].identity_transfer == pytest.approx(0.0)
-    assert result.scores["residual"].identity_transfer > 0.1
-    assert result.scores["residual"].expression_fidelity > 0.95
-
-
-@pytest.mark.parametrize("mode", ["delta", "project", "redetect"])
+@pytest.mark.parametrize("mode", ["project", "redetect"])
 def test_other_modes(tmp_path, reference, driving, model_dir, mode):
     result = faceflt.transform(reference, driving, tmp_path / mode, model_dir=str(model_dir), max_frames=6, mode=mode,
                                formats=("npz",), progress=False)
@@ -184,8 +171,8 @@ def test_whole_body_passes_through(tmp_path, reference, driving, model_dir):
     big = bodies[0] + 0.5 * (bodies[0] - bodies[0][1])
 
     def reference_with_body(model, detector, references):
-        images, fit, found = original(model, det, references)
-        return images, fit, replace(found, body=big[None], body_scores=np.ones((1, 18), np.float32))
+        ref, found = original(model, det, references)
+        return ref, replace(found, body=big[None], body_scores=np.ones((1, 18), np.float32))
 
     retargeting = faceflt.Pipeline(faceflt.TransformOptions(detector="keypoints", detector_options={"path": str(keypoints)},
                                                             retarget_body=True, **opts))
@@ -288,7 +275,7 @@ def test_help_explains_every_option(capsys):
     for flag in ("--reference", "--driving", "--out", "--mode", "--detector", "--format", "--model-dir", "--max-frames",
                  "--smoothing", "--no-smoothing", "--max-gap", "--debug-video", "--overwrite"):
         assert flag in text
-    assert "default: residual" in text and "default: dlib" in text
+    assert "default: relative" in text and "default: dlib" in text
 
 
 # ---- smoothing

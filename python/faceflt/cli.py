@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from . import __version__
-from .errors import FacefltError
+from .errors import FacefltError, InputError
+from .flt import Mode
 from .model import DEFAULT_URL, ENV_VAR, MODEL_FILES, cache_dir, download_model, find_model_dir, load_model
 
 
@@ -39,27 +40,28 @@ def _batch(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def _eval_landmarks(args: argparse.Namespace) -> int:
+def _eval_identity(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .evaluation.report import evaluate_pair, pair_up, write_report
-    from .io.frames import IMAGE_SUFFIXES
-    from .pipeline import TransformOptions
+    from .evaluation.clips import find_clips
+    from .evaluation.transfer import calibrate
+    from .evaluation.transfer_report import clips_from, run_protocol, write_report
+    from .flt import Mode
 
-    videos = sorted(p for p in Path(args.videos).iterdir() if p.suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm"))
-    images = sorted(p for p in Path(args.references).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not videos or not images:
-        raise FileNotFoundError(f"need videos in {args.videos} and pictures in {args.references}")
-    options = TransformOptions(detector=args.detector, model_dir=args.model_dir, max_frames=args.max_frames, formats=())
-    results = []
-    for video, image in pair_up(videos, images, args.seed):
-        result = evaluate_pair(video, image, options)
-        print(f"{video.name} <- {image.name}: " + (result.error or f"{result.frames} frames"), file=sys.stderr)
-        results.append(result)
-    print(write_report(results, Path(args.out)))
-    if all(r.error for r in results):
-        print("error: no video/picture pair could be evaluated (see the reasons above)", file=sys.stderr)
-        return 1
+    if args.frames < 3:
+        raise InputError(f"--frames must be at least 3, got {args.frames}")
+    modes = [Mode.parse(m.strip()) for m in args.modes.split(",") if m.strip()]
+    find_clips(Path(args.people))  # a missing folder or an empty manifest fails here, before any work
+    cache = Path(args.cache) if args.cache else Path(args.out) / "landmarks"
+    clips = clips_from(Path(args.people), args.detector, cache)
+    if args.calibrate:
+        print("| feature | between-person spread | within-person spread | ratio | people |")
+        print("|---|---|---|---|---|")
+        for name, (between, within, people) in calibrate(clips).items():
+            print(f"| {name} | {between:.4f} | {within:.4f} | {between / within:.2f} | {people} |")
+        return 0
+    result = run_protocol(clips, modes, frames=args.frames, model_dir=args.model_dir, detector=args.detector)
+    print(write_report(result, Path(args.out)))
     return 0
 
 
@@ -98,10 +100,10 @@ def _eval_synthetic(args: argparse.Namespace) -> int:
     result = synthetic_benchmark(model, pairs=args.pairs, frames=args.frames, noise=args.noise, seed=args.seed)
     print(f"mean landmark error against the exact FLT answer, pixels ({args.pairs} pairs x {args.frames} frames, "
           f"512 x 512, noise {args.noise} px)")
-    print("| mode | inner face (51) | all 68 |")
+    print("| mode | inner face (51 points) | jaw (to the exact outline) |")
     print("|---|---|---|")
     for mode, e in result.items():
-        print(f"| {'none (the driver)' if mode == 'none' else mode} | {e['inner']:.2f} | {e['all']:.2f} |")
+        print(f"| {'none (the driver)' if mode == 'none' else mode} | {e['inner']:.2f} | {e['jaw']:.2f} |")
     return 0
 
 
@@ -153,11 +155,10 @@ def _transform(args: argparse.Namespace) -> int:
 
 def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     """The options of a transform job, shared by `transform` and `batch`."""
-    p.add_argument("--mode", choices=["residual", "delta", "project", "redetect"], default="residual",
-                    help="residual: delta, and the identity the 3D model cannot express is swapped too (best in the "
-                    "evaluation); delta: the driver's landmarks moved by the model's identity difference (keeps blinks and "
-                    "lip shapes); project: the fused 3D face's landmarks; redetect: the paper's re-render textured with "
-                    "the reference and re-detect")
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.RELATIVE.value,
+                    help="relative: the driver's motion relative to its own neutral face, given to the reference's face "
+                    "in 3D (best in `faceflt eval identity`); project: the fused 3D face's landmarks (the paper without "
+                    "re-detection); redetect: the paper's re-render textured with the reference and re-detect")
     p.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
                     "dwpose, keypoints, or a third-party one")
     p.add_argument("--reference-detector", default=None,
@@ -171,7 +172,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
     p.add_argument("--smoothing", type=float, default=1.0,
                     help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
-                    "and of the landmark residual kept by residual and delta modes (1: 10 Hz minimum cutoff)")
+                    "and of the driver's landmarks that the relative mode moves (1: 10 Hz minimum cutoff)")
     p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
     p.add_argument("--max-gap", type=int, default=8,
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
@@ -234,20 +235,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = commands.add_parser("eval", help="measure what FLT does")
     ev_commands = ev.add_subparsers(dest="eval_command", metavar="WHAT")
-    lm = ev_commands.add_parser(
-        "landmarks", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        help="identity transfer, expression fidelity and jitter of every FLT mode on videos x pictures",
-        description="Pairs each video with a reference picture (a shuffle with a fixed seed), runs detection and fitting "
-        "once per pair, and scores every mode's landmarks beside the driver's own (see faceflt.evaluation.metrics for the "
-        "definitions). Writes report.md, scores.csv and scores.png to OUT.")
-    lm.add_argument("--videos", required=True, help="folder of driving videos")
-    lm.add_argument("--references", required=True, help="folder of reference pictures")
-    lm.add_argument("--out", required=True, help="folder for the report")
-    lm.add_argument("--max-frames", type=int, default=150, help="frames per video")
-    lm.add_argument("--seed", type=int, default=0, help="seed of the video/picture shuffle")
-    lm.add_argument("--detector", default="dlib", help="landmark detector plugin")
-    lm.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
-    lm.set_defaults(run=_eval_landmarks)
+    ie = ev_commands.add_parser(
+        "identity", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="identity transfer against each reference person's own video, expression fidelity and jitter of every mode",
+        description="The identity-transfer protocol (faceflt.evaluation.transfer): each video shows one person. For every "
+        "ordered pair A <- B, a frontal mouth-closed frame from the first third of A's video is the reference picture, "
+        "B's video drives, and the output's identity features (jaw widths, nose width, upper lip, eye width; plain numpy "
+        "on 68 points) are compared with A's own frames from the last two thirds. Scores every FLT mode beside the "
+        "anchors (the driver, paste, relative-2d) and writes report.md, scores.json and plots to OUT.\n\n"
+        "examples:\n"
+        "  faceflt eval identity --people ../shared/data/videos --out report/\n"
+        "  faceflt eval identity --people people.txt --out report/ --modes relative --frames 150\n"
+        "  faceflt eval identity --people ../shared/data/videos --out report/ --calibrate")
+    ie.add_argument("--people", required=True, help="folder of one-person videos, or a text file listing them (one per line)")
+    ie.add_argument("--out", required=True, help="folder for the report")
+    ie.add_argument("--modes", default=",".join(m.value for m in Mode), help="comma-separated FLT modes to score "
+                    "(default: %(default)s)")
+    ie.add_argument("--frames", type=int, default=300, help="the first FRAMES frames of each driver (default: %(default)s)")
+    ie.add_argument("--detector", default="dlib", help="landmark detector plugin of the measurement (default: %(default)s)")
+    ie.add_argument("--cache", default=None, help="folder for the detected landmarks (default: OUT/landmarks)")
+    ie.add_argument("--calibrate", action="store_true",
+                    help="print each identity feature's between- and within-person spread on these people, and stop")
+    ie.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
+    ie.set_defaults(run=_eval_identity)
 
     vi = ev_commands.add_parser(
         "videos", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -273,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="each mode's error where the exact FLT answer is known (faces drawn from the model)",
         description="Draws driver and reference identities, expressions and head motion from the face model, adds "
         "detector-like noise to the landmarks, runs the fitting and FLT stages, and reports each mode's mean error "
-        "against the reference identity with the driver's expression and pose (redetect needs images: see eval landmarks).")
+        "against the reference identity with the driver's expression and pose (redetect needs images: see eval identity).")
     sy.add_argument("--pairs", type=int, default=8)
     sy.add_argument("--frames", type=int, default=60)
     sy.add_argument("--noise", type=float, default=1.5, help="landmark noise, pixels (standard deviation)")

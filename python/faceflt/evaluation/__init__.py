@@ -1,6 +1,7 @@
-"""Measuring what FLT does: identity transfer, expression fidelity and jitter of landmark sequences."""
+"""Measuring what FLT does: identity transfer against the reference person's own video, expression
+fidelity and jitter of landmark sequences (``transfer.py``), and the paper's video protocol (``identity.py``)."""
 
-from .metrics import (EXPRESSION_FEATURES, LandmarkScores, expression_features, frontalize, identity_features,
-                      identity_transfer, jitter, score_landmarks)
+from .features import FEATURES, distance, identity_features
+from .metrics import EXPRESSION_FEATURES, expression_features, jitter
 
-__all__ = ["EXPRESSION_FEATURES", "LandmarkScores", "expression_features", "frontalize", "identity_features", "identity_transfer", "jitter", "score_landmarks"]
+__all__ = ["EXPRESSION_FEATURES", "FEATURES", "distance", "expression_features", "identity_features", "jitter"]

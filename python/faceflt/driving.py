@@ -1,0 +1,101 @@
+"""The driving video's face as a track: every frame's detected landmarks, the driver's own identity
+fitted over a sample of frames, and every frame's camera and expression fitted with that identity held
+(warm-started from the previous frame). Short gaps without a face are interpolated in parameter space
+and flagged; pose and expression are smoothed without lag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _core
+from .errors import InputError
+from .fitting import FitOptions, FitResult, fit, fit_identity
+from .smoothing import smooth
+
+__all__ = ["DrivingTrack", "fit_driving", "fit_reference", "identity_options", "segments"]
+
+MIN_CONFIDENCE = 0.3
+"""Landmarks a detector scores below this count as missing in every fit."""
+
+
+@dataclass(frozen=True)
+class DrivingTrack:
+    """What every FLT mode reads of the driving video."""
+
+    landmarks: np.ndarray
+    """float32 (T, 68, 2): detected, pixels; NaN where nothing."""
+    confidences: np.ndarray
+    """float32 (T, 68)."""
+    size: tuple[int, int]
+    """(width, height) of the frames, pixels."""
+    fps: float
+    driver: FitResult
+    """The driver's own identity, fitted jointly over a sample of frames (row 0's shape_coeffs)."""
+    cameras: FitResult
+    """Per frame: camera and expression with the driver's identity, gaps filled, smoothed."""
+    valid: np.ndarray
+    """bool (T,): frames with a fit (detected, or interpolated across a short gap)."""
+    interpolated: np.ndarray
+    """bool (T,): frames interpolated across a gap."""
+
+
+def identity_options(identity_lambda: float) -> FitOptions:
+    return FitOptions(lambda_identity=identity_lambda, num_iterations=10)
+
+
+def fit_reference(model, landmarks: np.ndarray, sizes, confidences: np.ndarray | None, identity_lambda: float) -> FitResult:
+    """One identity fitted jointly over the reference picture(s) (R, 68, 2)."""
+    return fit_identity(model, landmarks, sizes, identity_options(identity_lambda), confidences=confidences,
+                        min_confidence=MIN_CONFIDENCE)
+
+
+def segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in a boolean mask, as (start, stop) pairs."""
+    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
+    return list(zip(edges[::2], edges[1::2]))
+
+
+def _fill_gaps(params: np.ndarray, ok: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of params (T, D) across runs of ~ok no longer than max_gap with a fitted
+    frame on both sides. Returns the filled params and the mask of interpolated frames."""
+    params = params.copy()
+    filled = np.zeros(len(ok), bool)
+    for start, stop in segments(~ok):
+        if start == 0 or stop == len(ok) or stop - start > max_gap:
+            continue
+        t = (np.arange(start, stop) - (start - 1)) / (stop - (start - 1))
+        params[start:stop] = (1 - t)[:, None] * params[start - 1] + t[:, None] * params[stop]
+        filled[start:stop] = True
+    return params, filled
+
+
+def fit_driving(model, landmarks: np.ndarray, confidences: np.ndarray, size: tuple[int, int], fps: float, *,
+                identity_lambda: float = 3.0, fit_iterations: int = 3, smoothing: float = 1.0, max_gap: int = 8) -> DrivingTrack:
+    """Fits the driving frames' landmarks (T, 68, 2) (see the module docstring)."""
+    lms = np.asarray(landmarks, np.float32)
+    conf = np.asarray(confidences, np.float32)
+    seen = np.flatnonzero(np.isfinite(lms).all(-1).sum(-1) >= 20)
+    if len(seen) == 0:
+        raise InputError("no face was found in any driving frame; check the video, or try another --detector")
+    sample = seen[np.linspace(0, len(seen) - 1, min(20, len(seen))).astype(int)]
+    driver = fit_identity(model, lms[sample], size, identity_options(identity_lambda), confidences=conf[sample],
+                          min_confidence=MIN_CONFIDENCE)
+    fits = fit(model, lms, size, FitOptions(num_iterations=fit_iterations), confidences=conf, min_confidence=MIN_CONFIDENCE,
+               shape_coeffs=driver.shape_coeffs[0], sequential=True, on_failure="nan")
+    k = model.num_expression_coefficients
+    params = np.concatenate([fits.yaw_pitch_roll, fits.scale[:, None], fits.translation, fits.expression_coeffs], 1)
+    params, interpolated = _fill_gaps(params.astype(np.float64), fits.ok, max_gap)
+    valid = fits.ok | interpolated
+    params = smooth(params, valid, fps, smoothing)
+    ypr = params[:, :3].astype(np.float32)
+    rotation = _core.rotations_from_yaw_pitch_roll(np.nan_to_num(ypr))
+    rotation[~valid] = np.nan
+    t = len(lms)
+    cameras = FitResult(
+        shape_coeffs=np.repeat(driver.shape_coeffs[:1], t, 0), expression_coeffs=params[:, 6 : 6 + k].astype(np.float32),
+        rotation=rotation, scale=params[:, 3].astype(np.float32), translation=params[:, 4:6].astype(np.float32),
+        yaw_pitch_roll=ypr, projected=fits.projected, image_size=np.tile(np.asarray(size, np.int32), (t, 1)), ok=valid,
+        num_landmarks_used=fits.num_landmarks_used)
+    return DrivingTrack(lms, conf, (int(size[0]), int(size[1])), float(fps), driver, cameras, valid, interpolated)

@@ -1,0 +1,88 @@
+"""One-person clips for the identity protocol: each video's 68 landmarks per frame, detected once and cached.
+
+The detection run is the protocol's independent measurement of every person (the reference's own frames,
+the driver's frames): it runs the pipeline's tracker with a detector plugin (dlib by default) and keeps
+only the landmarks, in ``<cache>/<video stem>.<detector>.npz``, so that a report can be re-made without
+decoding the videos again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from ..io import open_frames
+from ..plugins import make_detector
+from ..tracking import Tracker
+
+__all__ = ["Clip", "detect_clip", "find_clips", "frame_at"]
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One person's video, measured."""
+
+    name: str
+    path: Path
+    landmarks: np.ndarray
+    """float32 (T, 68, 2): pixels; NaN where the detector found no face."""
+    confidences: np.ndarray
+    """float32 (T, 68)."""
+    size: tuple[int, int]
+    """(width, height) pixels."""
+    fps: float
+
+
+def find_clips(people: Path) -> list[Path]:
+    """The videos of a folder, or of a manifest (a text file: one video path per line, '#' comments,
+    paths relative to the manifest)."""
+    people = Path(people)
+    if people.is_dir():
+        videos = sorted(p for p in people.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+    elif people.is_file():
+        lines = [line.split("#")[0].strip() for line in people.read_text().splitlines()]
+        videos = [(people.parent / line) for line in lines if line]
+        missing = [str(v) for v in videos if not v.exists()]
+        if missing:
+            raise InputError(f"{people}: the manifest names videos that do not exist: {', '.join(missing)}")
+    else:
+        raise InputError(f"{people}: no such folder or manifest")
+    if not videos:
+        raise InputError(f"{people}: no videos ({', '.join(VIDEO_SUFFIXES)})")
+    return videos
+
+
+def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, redetect_interval: int = 30) -> Clip:
+    """Every frame's landmarks of a one-person video (cached in ``cache`` when given)."""
+    path = Path(path)
+    cached = None if cache is None else Path(cache) / f"{path.stem}.{detector}.npz"
+    if cached is not None and cached.exists():
+        with np.load(cached) as z:
+            return Clip(path.stem, path, z["landmarks"], z["confidences"], (int(z["size"][0]), int(z["size"][1])), float(z["fps"]))
+    source = open_frames(path)
+    tracker = Tracker(make_detector(detector), redetect_interval)
+    lms, conf = [], []
+    for _, frame in source:
+        found = tracker.detect(frame)
+        lms.append(np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32))
+        conf.append(found.confidences[0].astype(np.float32))
+    clip = Clip(path.stem, path, np.stack(lms), np.stack(conf), (source.width, source.height), source.fps or 30.0)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".partial.npz")
+        np.savez(tmp, landmarks=clip.landmarks, confidences=clip.confidences, size=np.asarray(clip.size), fps=clip.fps)
+        tmp.replace(cached)
+    return clip
+
+
+def frame_at(path: Path, index: int) -> np.ndarray:
+    """Frame ``index`` of a video, RGB uint8 (H, W, 3)."""
+    for i, frame in open_frames(path):
+        if i == index:
+            return frame
+    raise InputError(f"{path}: has no frame {index}")

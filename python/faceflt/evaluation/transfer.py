@@ -1,0 +1,308 @@
+"""The identity-transfer protocol (``faceflt eval identity``): does FLT make the driver's face landmarks
+look like the reference *person*, measured against that person's own video, while keeping the driver's
+motion?
+
+Each person is one video of one person, measured once by an independent detector run (``clips.py``).
+For every ordered pair (A <- B), B driving and A the reference:
+
+- **Reference picture**: the frame of A's video, from its first third, that is most frontal with the
+  mouth closed. **A's identity**: A's own frames from the last two thirds that are frontal and
+  mouth-closed (and, for head turns, A's frames there turned to each side). So the metric never takes the
+  reference picture itself as the target: copying the picture earns nothing for its pose or expression.
+- **Identity distance** d(X, A): the weighted distance (``features.distance``) between X's median
+  identity features over the frames where the driver is frontal with the mouth closed and A's median.
+  **Identity transfer (pooled)** of a method = 1 - sum_pairs d(output, A) / sum_pairs d(driver, A): 0 is
+  the driver, 1 is A; pooled, so that a pair whose driver already looks like A cannot swing the mean.
+  **Under head turns**: the same over the driver's frames turned to each side (``turn`` beyond
+  +-TURNED) against A's frames turned to the same side.
+- **Expression fidelity**: the mean over mouth opening, eye openness, brow height and mouth width of
+  the correlation with the driver's; **amplitude**: the median over them of std(output) / std(driver);
+  **jitter**: mean second difference of the eye-aligned landmarks, output / driver.
+- **Anchors**, in the same run on the same pairs: the driver unchanged; *paste*, the reference
+  picture's landmarks similarity-aligned onto each frame (an identity ceiling with no expression); and
+  *relative-2D*, the driver's motion relative to its own most neutral frame given to the reference's
+  landmarks with 2D similarities only (no 3D model).
+- **Self-transfer** (A <- A): the mean distance between the output and A's own landmarks, in eye
+  distances.
+
+No face model is used inside the metric: features, frame selection and anchors are plain numpy on the
+detected 68 points.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .clips import Clip
+from .features import FEATURES, distance, identity_features, mouth_gap, turn
+from .metrics import EXPRESSION_FEATURES, expression_features, jitter
+
+__all__ = ["ANCHORS", "FRONTAL", "MOUTH_CLOSED", "TURNED", "PairScores", "Person", "Summary", "paste", "person",
+           "relative_2d", "score_pair", "self_transfer_error", "summarise"]
+
+FRONTAL = 0.08
+"""|turn| at most this: a frontal frame."""
+TURNED = 0.12
+"""|turn| beyond this: a frame turned to that side."""
+MOUTH_CLOSED = 0.04
+"""mouth_gap below this (eye distances): the mouth is closed."""
+MIN_FRAMES = 3
+"""Fewer frames than this in a selection: that comparison is left out."""
+MIN_EYE_DISTANCE = 60.0
+"""Pixels: people whose median outer-eye-corner distance is smaller are left out (faces too small)."""
+ANCHORS = ("driver", "paste", "relative-2d")
+
+# Eye corners and nose: the points the 2D anchors align by similarity (they move least with expression).
+_RIGID = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
+
+
+def _median(features: np.ndarray) -> np.ndarray:
+    out = np.full(features.shape[1], np.nan)
+    for k in range(features.shape[1]):
+        column = features[:, k][np.isfinite(features[:, k])]
+        if len(column):
+            out[k] = np.median(column)
+    return out
+
+
+def _seen(landmarks: np.ndarray) -> np.ndarray:
+    return np.isfinite(landmarks).all((1, 2))
+
+
+def _frontal_closed(landmarks: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return _seen(landmarks) & (np.abs(turn(landmarks)) <= FRONTAL) & (mouth_gap(landmarks) < MOUTH_CLOSED)
+
+
+def _turned(landmarks: np.ndarray, side: int) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return _seen(landmarks) & (side * turn(landmarks) > TURNED) & (mouth_gap(landmarks) < MOUTH_CLOSED)
+
+
+def neutral_frame(landmarks: np.ndarray, rows: np.ndarray | None = None) -> int | None:
+    """The most frontal frame with the mouth closed (or, if none is closed, the least open), among
+    ``rows`` (default: all); None if no frame has a face."""
+    rows = np.arange(len(landmarks)) if rows is None else np.asarray(rows)
+    rows = rows[_seen(landmarks[rows])]
+    if not len(rows):
+        return None
+    gap, t = mouth_gap(landmarks[rows]), np.abs(turn(landmarks[rows]))
+    closed = gap < MOUTH_CLOSED
+    if closed.any():
+        return int(rows[closed][np.argmin(t[closed])])
+    return int(rows[np.argmin(gap + t)])
+
+
+@dataclass(frozen=True)
+class Person:
+    """A clip made ready for the protocol."""
+
+    clip: Clip
+    reference_index: int
+    """The reference picture: a frame of the first third."""
+    identity: np.ndarray
+    """Median identity features (FEATURES) of the frontal, mouth-closed frames of the last two thirds."""
+    turned: dict[int, np.ndarray] = field(default_factory=dict)
+    """side (-1, +1) -> median identity features of the frames of the last two thirds turned that way."""
+
+    @property
+    def name(self) -> str:
+        return self.clip.name
+
+    @property
+    def reference_landmarks(self) -> np.ndarray:
+        return self.clip.landmarks[self.reference_index]
+
+
+def person(clip: Clip) -> Person | str:
+    """The clip as a protocol person, or the reason it cannot be one."""
+    lms = clip.landmarks
+    seen = _seen(lms)
+    if seen.sum() < 10:
+        return f"a face in only {int(seen.sum())} frames"
+    eyes = np.linalg.norm(lms[seen, 45] - lms[seen, 36], axis=-1)
+    if np.median(eyes) < MIN_EYE_DISTANCE:
+        return f"face too small (eye distance {np.median(eyes):.0f} px < {MIN_EYE_DISTANCE:.0f})"
+    third = len(lms) // 3
+    reference = neutral_frame(lms, np.arange(third))
+    if reference is None or not _frontal_closed(lms[reference : reference + 1])[0]:
+        return "no frontal, mouth-closed frame in the first third"
+    late = np.zeros(len(lms), bool)
+    late[third:] = True
+    target = late & _frontal_closed(lms)
+    if target.sum() < MIN_FRAMES:
+        return f"{int(target.sum())} frontal, mouth-closed frames in the last two thirds (< {MIN_FRAMES})"
+    turned = {}
+    for side in (-1, 1):
+        rows = late & _turned(lms, side)
+        if rows.sum() >= MIN_FRAMES:
+            turned[side] = _median(identity_features(lms[rows]))
+    return Person(clip, reference, _median(identity_features(lms[target])), turned)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The least-squares similarity (Umeyama) taking src (n, 2) to dst (n, 2): (A (2, 2), b (2,))."""
+    ok = np.isfinite(src).all(1) & np.isfinite(dst).all(1)
+    s, d = src[ok], dst[ok]
+    ms, md = s.mean(0), d.mean(0)
+    s0, d0 = s - ms, d - md
+    a = (s0 * d0).sum()
+    b = (s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0]).sum()
+    n = (s0 ** 2).sum()
+    m = np.array([[a, -b], [b, a]]) / n
+    return m, md - m @ ms
+
+
+def paste(reference: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """The reference picture's landmarks (68, 2), similarity-aligned onto each driving frame (T, 68, 2)
+    by the eye corners and nose: the identity ceiling, with no expression."""
+    out = np.full(driving.shape, np.nan)
+    for t in np.flatnonzero(_seen(driving)):
+        m, b = _similarity(reference[_RIGID], driving[t, _RIGID])
+        out[t] = reference @ m.T + b
+    return out
+
+
+def relative_2d(reference: np.ndarray, driving: np.ndarray) -> np.ndarray:
+    """The driver's motion relative to its own most neutral frame, given to the reference's landmarks with
+    2D similarities only: out_t = S_t(Q(reference)) + driving_t - S_t(neutral), Q aligning the reference
+    onto the neutral frame and S_t the neutral frame onto frame t (by the eye corners and nose)."""
+    n = neutral_frame(driving)
+    out = np.full(driving.shape, np.nan)
+    if n is None:
+        return out
+    neutral = driving[n]
+    q, c = _similarity(reference[_RIGID], neutral[_RIGID])
+    change = reference @ q.T + c - neutral
+    for t in np.flatnonzero(_seen(driving)):
+        m, _ = _similarity(neutral[_RIGID], driving[t, _RIGID])
+        out[t] = driving[t] + change @ m.T
+    return out
+
+
+@dataclass(frozen=True)
+class PairScores:
+    reference: str
+    driver: str
+    method: str
+    d_output: float
+    """Identity distance of the output to the reference person, frontal frames (NaN: none)."""
+    d_driver: float
+    """The same for the driver."""
+    turned: dict[int, tuple[float, float]]
+    """side -> (d_output, d_driver) over the frames turned that way, where both people have such frames."""
+    expression: dict[str, float]
+    """Correlation with the driver per expression feature."""
+    amplitude: float
+    jitter: float
+    frames: int
+
+    @property
+    def transfer(self) -> float:
+        return 1.0 - self.d_output / self.d_driver if self.d_driver > 0 else float("nan")
+
+    @property
+    def fidelity(self) -> float:
+        values = [v for v in self.expression.values() if math.isfinite(v)]
+        return float(np.mean(values)) if values else float("nan")
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    ok = np.isfinite(a) & np.isfinite(b)
+    if ok.sum() < 3 or np.std(a[ok]) < 1e-9 or np.std(b[ok]) < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(a[ok], b[ok])[0, 1])
+
+
+def score_pair(reference: Person, driver: Person, method: str, output: np.ndarray, frames: int) -> PairScores:
+    """Scores one method's output (T, 68, 2) for the pair (reference <- driver), T = ``frames`` first
+    frames of the driver's clip."""
+    driving = driver.clip.landmarks[:frames]
+    both = _seen(output) & _seen(driving)
+    out = np.where(both[:, None, None], output, np.nan)
+    drv = np.where(both[:, None, None], driving, np.nan)
+
+    def d(rows: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+        if rows.sum() < MIN_FRAMES:
+            return float("nan"), float("nan")
+        return distance(_median(identity_features(out[rows])), target), distance(_median(identity_features(drv[rows])), target)
+
+    d_out, d_drv = d(_frontal_closed(drv), reference.identity)
+    turned = {}
+    for side, target in reference.turned.items():
+        pair = d(_turned(drv, side), target)
+        if np.isfinite(pair).all():
+            turned[side] = pair
+    e_out, e_drv = expression_features(out), expression_features(drv)
+    corr = {name: _corr(e_out[:, k], e_drv[:, k]) for k, name in enumerate(EXPRESSION_FEATURES)}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = [np.nanstd(e_out[both, k]) / np.nanstd(e_drv[both, k]) for k in range(len(EXPRESSION_FEATURES))]
+    amplitude = float(np.nanmedian(ratios)) if np.isfinite(ratios).any() else float("nan")
+    return PairScores(reference.name, driver.name, method, d_out, d_drv, turned, corr, amplitude,
+                      jitter(out) / jitter(drv), int(both.sum()))
+
+
+def self_transfer_error(output: np.ndarray, landmarks: np.ndarray) -> float:
+    """Mean distance between the output and the person's own landmarks (T, 68, 2), in outer-eye-corner
+    distances, over the frames both have."""
+    both = _seen(output) & _seen(landmarks)
+    eyes = np.linalg.norm(landmarks[both, 45] - landmarks[both, 36], axis=-1)
+    return float((np.linalg.norm(output[both] - landmarks[both], axis=-1).mean(1) / eyes).mean())
+
+
+@dataclass(frozen=True)
+class Summary:
+    method: str
+    transfer: float
+    """Identity transfer pooled over the pairs, frontal frames."""
+    transfer_turned: float
+    """Pooled over the pairs and both sides' turned frames."""
+    fidelity: float
+    amplitude: float
+    jitter: float
+    worst_pair: float
+    """The lowest per-pair identity transfer."""
+    pairs: int
+
+
+def summarise(scores: list[PairScores], method: str) -> Summary:
+    mine = [s for s in scores if s.method == method]
+    frontal = [s for s in mine if math.isfinite(s.d_output) and math.isfinite(s.d_driver)]
+    pooled = lambda out, drv: 1.0 - sum(out) / sum(drv) if sum(drv) > 0 else float("nan")
+    transfer = pooled([s.d_output for s in frontal], [s.d_driver for s in frontal])
+    sides = [v for s in mine for v in s.turned.values()]
+    turned = pooled([o for o, _ in sides], [d for _, d in sides]) if sides else float("nan")
+    mean = lambda values: float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+    return Summary(method, transfer, turned, mean([s.fidelity for s in mine]), mean([s.amplitude for s in mine]),
+                   mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine))
+
+
+Method = Callable[[Person, Person, int], np.ndarray]
+
+
+def calibrate(clips: list[Clip]) -> dict[str, tuple[float, float, int]]:
+    """Every candidate feature's (between-person spread, within-person spread, people): the standard
+    deviation of the per-person medians over each clip's frontal, mouth-closed frames, and the root mean
+    square of the per-person standard deviations (faces smaller than MIN_EYE_DISTANCE left out). How ``features.SPREAD`` was measured."""
+    from .features import ALL_FEATURES
+
+    medians, within = [], []
+    for clip in clips:
+        seen = _seen(clip.landmarks)
+        if not seen.any() or np.median(np.linalg.norm(clip.landmarks[seen, 45] - clip.landmarks[seen, 36], axis=-1)) < MIN_EYE_DISTANCE:
+            continue
+        rows = _frontal_closed(clip.landmarks)
+        if rows.sum() < MIN_FRAMES:
+            continue
+        f = identity_features(clip.landmarks[rows], ALL_FEATURES)
+        medians.append(_median(f))
+        within.append(np.nanstd(f, 0))
+    if len(medians) < 2:
+        raise ValueError(f"calibration needs at least 2 clips with {MIN_FRAMES} frontal, mouth-closed frames")
+    between = np.nanstd(np.array(medians), 0, ddof=1)
+    inside = np.sqrt(np.nanmean(np.array(within) ** 2, 0))
+    return {n: (float(b), float(w), len(medians)) for n, b, w in zip(ALL_FEATURES, between, inside)}

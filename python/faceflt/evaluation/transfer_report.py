@@ -1,0 +1,194 @@
+"""Runs the identity-transfer protocol (``transfer.py``) over a folder of one-person videos and writes
+the report: ``report.md`` (the table, every anchor and mode), ``scores.json`` (every pair),
+``identity_pairs.png`` (per-pair identity transfer) and ``expression_series.png`` (a few pairs' mouth
+opening and eye openness over time)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..driving import fit_driving, fit_reference
+from ..flt import Mode, Reference, flt_landmarks
+from ..model import load_model
+from ..progress import Progress
+from .clips import Clip, detect_clip, find_clips, frame_at
+from .metrics import expression_features
+from .transfer import ANCHORS, PairScores, Person, Summary, paste, person, relative_2d, score_pair, self_transfer_error, summarise
+
+__all__ = ["ProtocolResult", "run_protocol", "write_report"]
+
+
+@dataclass(frozen=True)
+class ProtocolResult:
+    people: list[str]
+    skipped: dict[str, str]
+    """clip name -> why it is not in the population."""
+    scores: list[PairScores]
+    summaries: list[Summary]
+    self_transfer: dict[str, dict[str, float]]
+    """method -> person -> mean distance to the person's own landmarks (eye distances), A <- A."""
+    frames: int
+    outputs: dict[tuple[str, str, str], np.ndarray]
+    """(reference, driver, method) -> the output landmarks (T, 68, 2), for the plots."""
+
+
+def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), frames: int = 300, model_dir: str | None = None,
+                 detector: str = "dlib", identity_lambda: float = 3.0, smoothing: float = 1.0,
+                 progress: bool = True) -> ProtocolResult:
+    """Every ordered pair (A <- B) of the clips that qualify as people, each anchor and mode scored."""
+    people: list[Person] = []
+    skipped: dict[str, str] = {}
+    for clip in clips:
+        p = person(clip)
+        if isinstance(p, str):
+            skipped[clip.name] = p
+        else:
+            people.append(p)
+    if len(people) < 2:
+        raise ValueError(f"the identity protocol needs at least 2 people; {len(people)} qualify"
+                         + "".join(f"; {k}: {v}" for k, v in skipped.items()))
+    model = load_model(model_dir)
+    det = None
+    if Mode.REDETECT in modes:
+        from ..plugins import make_detector
+
+        det = make_detector(detector)
+    references = {}
+    for p in people:
+        lms = p.reference_landmarks[None]
+        conf = p.clip.confidences[p.reference_index][None]
+        fit = fit_reference(model, lms, p.clip.size, conf, identity_lambda)
+        image = frame_at(p.clip.path, p.reference_index) if Mode.REDETECT in modes else None
+        references[p.name] = Reference(lms, fit, () if image is None else (image,))
+    tracks = {}
+    for p in people:
+        c = p.clip
+        tracks[p.name] = fit_driving(model, c.landmarks[:frames], c.confidences[:frames], c.size, c.fps,
+                                     identity_lambda=identity_lambda, smoothing=smoothing)
+    scores: list[PairScores] = []
+    outputs: dict[tuple[str, str, str], np.ndarray] = {}
+    selfs: dict[str, dict[str, float]] = {}
+    methods = [*ANCHORS, *(m.value for m in modes)]
+    bar = Progress("scoring", len(people) ** 2, progress, unit="pairs")
+    for a in people:
+        for b in people:
+            driving = b.clip.landmarks[:frames]
+            ref = a.reference_landmarks
+            for method in methods:
+                if method == "driver":
+                    out = driving
+                elif method == "paste":
+                    out = paste(ref, driving)
+                elif method == "relative-2d":
+                    out = relative_2d(ref, driving)
+                else:
+                    out = flt_landmarks(model, method, references[a.name], tracks[b.name], smoothing=smoothing, detector=det)
+                if a is b:
+                    selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
+                    continue
+                scores.append(score_pair(a, b, method, out, len(driving)))
+                outputs[(a.name, b.name, method)] = out
+            bar.step()
+    bar.close()
+    return ProtocolResult([p.name for p in people], skipped, scores, [summarise(scores, m) for m in methods], selfs, frames,
+                          outputs)
+
+
+def _f(v: float) -> str:
+    return "–" if not math.isfinite(v) else f"{v:.2f}"
+
+
+def write_report(result: ProtocolResult, out: Path) -> str:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_pairs = len(result.people) * (len(result.people) - 1)
+    lines = [
+        "# FLT identity-transfer protocol", "",
+        f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
+        f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
+        "frames (pooled over pairs; see faceflt.evaluation.transfer).", "",
+        "| method | identity transfer (pooled) | under head turns | expression fidelity | amplitude | jitter | worst pair "
+        "| self-transfer error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in result.summaries:
+        selfs = list(result.self_transfer.get(s.method, {}).values())
+        lines.append(f"| {s.method} | {_f(s.transfer)} | {_f(s.transfer_turned)} | {_f(s.fidelity)} | {_f(s.amplitude)} | "
+                     f"{_f(s.jitter)} | {_f(s.worst_pair)} | {_f(float(np.mean(selfs)) if selfs else math.nan)} |")
+    lines += ["", "Per pair (identity transfer, frontal frames):", ""]
+    methods = [s.method for s in result.summaries]
+    lines.append("| A <- B | " + " | ".join(methods) + " |")
+    lines.append("|---|" + "---|" * len(methods))
+    by = {(s.reference, s.driver, s.method): s for s in result.scores}
+    for a in result.people:
+        for b in result.people:
+            if a != b:
+                lines.append(f"| {a} <- {b} | " + " | ".join(_f(by[(a, b, m)].transfer) for m in methods) + " |")
+    if result.skipped:
+        lines += ["", "Not in the population:", *(f"- {k}: {v}" for k, v in result.skipped.items())]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    payload = {
+        "people": result.people, "skipped": result.skipped, "frames": result.frames,
+        "summaries": [asdict(s) for s in result.summaries], "self_transfer": result.self_transfer,
+        "pairs": [{**asdict(s), "turned": {str(k): v for k, v in s.turned.items()}, "transfer": s.transfer,
+                   "fidelity": s.fidelity} for s in result.scores],
+    }
+    (out / "scores.json").write_text(json.dumps(payload, indent=1, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v))
+    _plots(result, out)
+    return text
+
+
+def _plots(result: ProtocolResult, out: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    methods = [s.method for s in result.summaries]
+    pairs = [(a, b) for a in result.people for b in result.people if a != b]
+    by = {(s.reference, s.driver, s.method): s for s in result.scores}
+    fig, ax = plt.subplots(figsize=(max(8, len(pairs) * 1.1), 5))
+    width = 0.8 / len(methods)
+    for k, m in enumerate(methods):
+        ax.bar(np.arange(len(pairs)) + k * width, [by[(a, b, m)].transfer for a, b in pairs], width, label=m)
+    ax.set_xticks(np.arange(len(pairs)) + 0.4 - width / 2, [f"{a} <- {b}" for a, b in pairs], rotation=60, ha="right",
+                  fontsize=7)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylabel("identity transfer")
+    ax.legend(fontsize=7, ncol=len(methods))
+    fig.tight_layout()
+    fig.savefig(out / "identity_pairs.png", dpi=90)
+    plt.close(fig)
+    shown = pairs[: min(3, len(pairs))]
+    fig, axes = plt.subplots(len(shown), 2, figsize=(12, 2.6 * len(shown)), squeeze=False)
+    for row, (a, b) in zip(axes, shown):
+        for col, (k, label) in enumerate(((0, "mouth opening"), (1, "eye openness"))):
+            for m in methods:
+                if m == "paste" or (a, b, m) not in result.outputs:
+                    continue
+                row[col].plot(expression_features(result.outputs[(a, b, m)])[:, k], lw=1, label=m)
+            row[col].set_title(f"{a} <- {b}: {label}", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "expression_series.png", dpi=90)
+    plt.close(fig)
+
+
+def clips_from(people: Path, detector: str, cache: Path | None, progress: bool = True) -> list[Clip]:
+    videos = find_clips(people)
+    bar = Progress("detecting people", len(videos), progress, unit="videos")
+    clips = []
+    for v in videos:
+        clips.append(detect_clip(v, detector, cache))
+        bar.step()
+    bar.close()
+    return clips

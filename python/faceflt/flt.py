@@ -1,0 +1,204 @@
+"""The FLT modes: the driving track and the reference face -> the FLT landmarks of every frame.
+
+One function per mode, all on the same fitted parameters (``driving.DrivingTrack``):
+
+``relative`` (default): the driver's motion relative to its own neutral face, given to the reference's
+    face (LivePortrait's relative motion, done with the 3D face model). Every landmark, the reference's
+    and the driver's, is lifted into the model's canonical frame (``fitting.lift``: on its camera ray at
+    the fitted face's depth; what the pictures show beyond the model stays). The driver's neutral face is
+    the median of its most neutral, least turned frames, with the fitted expression taken away. The
+    difference between the reference's face (scaled to the driver's eye distance, centred on the driver's
+    eyes and nose) and the driver's neutral face is the identity change; each frame's output is the
+    driver's own landmarks (lightly filtered) moved by that change seen under the frame's camera. The
+    driver's identity is never estimated from the model, so an expression held through the clip does
+    not leak into the identity, and whatever moves in the driver (blinks, lip shapes, asymmetries)
+    moves alike in the output.
+``project``: the fused face's landmarks (the reference's shape coefficients with the driver's expression
+    and camera), jaw following the silhouette (the paper's method without the re-detection).
+``redetect`` (the paper's): the fused face rendered with the reference's texture and its landmarks
+    detected again with the same detector.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import _core
+from .driving import DrivingTrack
+from .errors import InputError
+from .fitting import FitResult, fuse, lift
+from .progress import Progress
+from .smoothing import smooth
+
+__all__ = ["Mode", "Reference", "flt_landmarks", "project", "redetect", "relative"]
+
+
+class Mode(str, enum.Enum):
+    RELATIVE = "relative"
+    PROJECT = "project"
+    REDETECT = "redetect"
+
+    @classmethod
+    def parse(cls, value: "str | Mode") -> "Mode":
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"mode must be one of {', '.join(m.value for m in cls)}, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The reference person: detected landmarks of its picture(s), their joint fit, and the pictures."""
+
+    landmarks: np.ndarray
+    """float32 (R, 68, 2), pixels."""
+    fit: FitResult
+    """One identity over the R pictures (``driving.fit_reference``)."""
+    images: tuple[np.ndarray, ...] = ()
+    """uint8 (H, W, 3) RGB per picture; needed by ``redetect`` only."""
+
+
+# The points that move least with expression: eye corners and the nose. The reference face is centred
+# on the driver's over these.
+_RIGID = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
+# Of the driver's frames, the most neutral quarter (by the fitted expression's landmark displacement)
+# among those turned less than this many degrees make its neutral face.
+_NEUTRAL_MAX_YAW = 15.0
+_NEUTRAL_QUANTILE = 0.25
+
+
+def _light_filter(landmarks: np.ndarray, fps: float, smoothing: float) -> np.ndarray:
+    """The detector's frame-to-frame noise out, blinks kept: a zero-lag One-Euro filter at a tenth of the
+    pose's strength (10 Hz minimum cutoff at the default; fast moves pass)."""
+    seen = np.isfinite(landmarks).all((1, 2))
+    filtered = smooth(np.nan_to_num(landmarks).reshape(len(landmarks), -1), seen, fps, 0.1 * smoothing)
+    return np.where(seen[:, None, None], filtered.reshape(landmarks.shape), landmarks).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Neutral:
+    """The driver's neutral face, and the pose it was seen in."""
+
+    points: np.ndarray
+    """float32 (68, 3), model units, canonical frame."""
+    pitch: float
+    """Degrees: the median fitted pitch of the frames it was taken from."""
+
+
+def driver_neutral(model, track: DrivingTrack) -> Neutral:
+    """The driver's neutral face: the median, over its most neutral frames (see _NEUTRAL_*), of the lifted
+    landmarks with the fitted expression taken away."""
+    shape = track.driver.shape_coeffs[0]
+    usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= 20)
+    rows = np.flatnonzero(usable)
+    fits = track.cameras.select(rows)
+    raw = lift(model, shape, fits, track.landmarks[rows])
+    neutral = lift(model, shape, fits, track.landmarks[rows], remove_expression=True)
+    energy = np.linalg.norm(raw - neutral, axis=-1).mean(1)  # NaN for a frame with a missing point
+    frontal = np.isfinite(energy) & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
+    pool = frontal if frontal.sum() >= 5 else np.isfinite(energy)
+    if not pool.any():
+        raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
+    calm = pool & (energy <= np.quantile(energy[pool], _NEUTRAL_QUANTILE))
+    return Neutral(np.median(neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])))
+
+
+def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:
+    """(68, 3) model units: the reference's lifted face (neutralised, scaled to the driver's eye distance,
+    centred on the driver's rigid points) minus the driver's neutral face; 0 where either is unknown.
+
+    The reference picture is lifted as if seen at the driver's neutral pitch. From 68 points, pitch is
+    ambiguous with the face's vertical proportions (a short nose and a chin seen from above look alike),
+    so the fitted pitch of a picture holds part of its person's identity: undoing it would take that part
+    away. The driver's pitch moves the output relative to its neutral frames instead (measured on the
+    developer set: identity transfer 0.58 -> 0.62, under head turns 0.23 -> 0.28)."""
+    ref = reference.fit
+    ypr = ref.yaw_pitch_roll.copy()
+    ypr[:, 1] = neutral.pitch
+    seen_as = replace(ref, rotation=_core.rotations_from_yaw_pitch_roll(ypr), yaw_pitch_roll=ypr)
+    each = lift(model, ref.shape_coeffs[0], seen_as, reference.landmarks, remove_expression=True)
+    seen = np.isfinite(each).all(-1)
+    lifted = np.where(seen.any(0)[:, None], np.nan_to_num(each).sum(0) / np.maximum(seen.sum(0), 1)[:, None], np.nan)
+    n = neutral.points
+    rigid = [i for i in _RIGID if np.isfinite(lifted[i]).all() and np.isfinite(n[i]).all()]
+    if len(rigid) < 3:
+        raise InputError("the reference picture's eyes and nose were not found well enough to transfer its face; "
+                         "use a clearer picture, or another --reference-detector")
+    # the driver's face size, measured by the outer eye corners (the unit of every expression offset),
+    # or, where one is missing, by the spread of the eyes and nose
+    if np.isfinite(lifted[[36, 45]]).all() and np.isfinite(n[[36, 45]]).all():
+        scale = np.linalg.norm(n[45] - n[36]) / np.linalg.norm(lifted[45] - lifted[36])
+    else:
+        spread = lambda p: np.sqrt(((p[rigid] - p[rigid].mean(0)) ** 2).sum(1).mean())
+        scale = spread(n) / spread(lifted)
+    centred = n[rigid].mean(0) + scale * (lifted - lifted[rigid].mean(0))
+    return np.nan_to_num(centred - n).astype(np.float32)
+
+
+def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0) -> np.ndarray:
+    """The ``relative`` mode (see the module docstring): (T, 68, 2) pixels, NaN where no fit."""
+    change = identity_change(model, reference, driver_neutral(model, track))
+    cams = track.cameras
+    moved = _core.project_offsets(change, np.nan_to_num(cams.rotation), np.nan_to_num(cams.scale))
+    base = _light_filter(track.landmarks, track.fps, smoothing)
+    # where the detector gave nothing (interpolated frames, missing points), the driver's fitted face stands in
+    fitted = fuse(model, track.driver.shape_coeffs[0], cams, guides=track.landmarks).landmarks
+    base = np.where(np.isfinite(base), base, fitted)
+    out = base + moved
+    out[~cams.ok] = np.nan
+    return out.astype(np.float32)
+
+
+def project(model, reference: Reference, track: DrivingTrack) -> np.ndarray:
+    """The ``project`` mode: the fused face's landmarks, the jaw on the silhouette nearest the driver's."""
+    return fuse(model, reference.fit.shape_coeffs[0], track.cameras, guides=track.landmarks).landmarks
+
+
+def fused_chunks(model, reference: FitResult, cameras: FitResult, guides: np.ndarray, frames: np.ndarray, size: int = 32):
+    """Yields (frame indices, FusedResult with meshes) block by block, so that only a block of meshes
+    (3448 x 3 floats a frame) is held, whatever the length of the video."""
+    for start in range(0, len(frames), size):
+        chunk = np.asarray(frames[start : start + size])
+        yield chunk, fuse(model, reference.shape_coeffs[0], cameras.select(chunk), guides=guides[chunk], return_mesh=True)
+
+
+def redetect(model, reference: Reference, track: DrivingTrack, detector, progress: bool = False) -> np.ndarray:
+    """The ``redetect`` mode: the fused face rendered with the reference picture's texture, re-detected."""
+    from .render import Renderer
+    from .tracking import bbox
+
+    if not reference.images:
+        raise ValueError("redetect needs the reference picture (Reference.images)")
+    renderer = Renderer(model, track.size)
+    renderer.set_reference(reference.images[0], reference.fit, 0)
+    out = np.full_like(track.landmarks, np.nan)
+    valid = np.flatnonzero(track.cameras.ok)
+    bar = Progress("re-detecting", len(valid), progress)
+    for chunk, fused in fused_chunks(model, reference.fit, track.cameras, track.landmarks, valid):
+        renders = renderer.render_batch(fused.vertices, track.cameras.select(chunk)).rgba[..., :3]
+        # The face box is known (the projected fused face), so face detection is skipped on the render.
+        boxes = np.stack([bbox(face) for face in fused.landmarks])
+        out[chunk] = detector.detect(list(renders), boxes=boxes).landmarks
+        bar.step(len(chunk))
+    bar.close()
+    return out
+
+
+def flt_landmarks(model, mode: "Mode | str", reference: Reference, track: DrivingTrack, *, smoothing: float = 1.0,
+                  detector=None, progress: bool = False) -> np.ndarray:
+    """The FLT landmarks (T, 68, 2) of one mode, pixels in the driving frames; NaN where no face."""
+    mode = Mode.parse(mode)
+    if mode is Mode.RELATIVE:
+        out = relative(model, reference, track, smoothing)
+    elif mode is Mode.PROJECT:
+        out = project(model, reference, track)
+    else:
+        if detector is None:
+            raise ValueError("redetect needs the detector to run on the renders")
+        out = redetect(model, reference, track, detector, progress)
+    out = np.asarray(out, np.float32).copy()
+    out[~track.valid] = np.nan
+    return out
