@@ -109,24 +109,25 @@ def test_offsets_project_as_the_camera_moves_points():
 def test_lifted_landmarks_project_back_and_recover_the_face(model):
     """lift() puts each detected point on its camera ray at the fitted face's depth: projected again it is
     the detected point; lifted from the exact fit it is the face's own vertex (numpy oracle of the camera),
-    and with remove_expression the neutral face's vertex."""
+    and without the fitted expression's displacement, the neutral face's vertex."""
     rng = np.random.default_rng(5)
     shape, expression, ypr = syn.sample(rng, model, 4)
     truth = syn.truth(model, shape[:1].repeat(4, 0), expression, ypr)
     lms = syn.landmarks(model, truth)
     ids = faceflt.fuse(model, shape[0], truth, guides=lms).vertex_ids
-    lifted = faceflt.lift(model, shape[0], truth, lms)
+    result = faceflt.lift(model, shape[0], truth, lms)
+    lifted = result.points
     assert lifted.shape == (4, 68, 3) and lifted.dtype == np.float32
     np.testing.assert_allclose(project(truth, lifted), lms, atol=1e-2)
     from faceflt import _core
 
     meshes = _core.build_meshes(model, truth.shape_coeffs, truth.expression_coeffs)
     np.testing.assert_allclose(lifted, np.take_along_axis(meshes, ids[..., None].astype(np.int64), 1), atol=1e-2)
-    neutral = faceflt.lift(model, shape[0], truth, lms, remove_expression=True)
+    neutral = result.neutral
     plain = _core.build_meshes(model, truth.shape_coeffs, np.zeros_like(truth.expression_coeffs))
     np.testing.assert_allclose(neutral, np.take_along_axis(plain, ids[..., None].astype(np.int64), 1), atol=1e-2)
     # a missing point stays missing; other points are unaffected
     holed = lms.copy()
     holed[1, 30] = np.nan
-    again = faceflt.lift(model, shape[0], truth, holed)
+    again = faceflt.lift(model, shape[0], truth, holed).points
     assert np.isnan(again[1, 30]).all() and np.isfinite(np.delete(again[1], 30, 0)).all()

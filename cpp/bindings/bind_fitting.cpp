@@ -165,8 +165,7 @@ void bind_fitting(py::module_& m) {
     m.def(
         "lift_landmarks",
         [](const model::FaceModel& model, const FloatArray& shape, const FloatArray& expression_coeffs, const FloatArray& rotation,
-           const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes, const FloatArray& landmarks,
-           bool remove_expression) {
+           const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes, const FloatArray& landmarks) {
             const char* fn = "lift_landmarks";
             check_shape(shape, {model.shape.num_components()}, fn, "shape");
             const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
@@ -186,20 +185,25 @@ void bind_fitting(py::module_& m) {
             }
             const Eigen::VectorXf s = Eigen::Map<const Eigen::VectorXf>(shape.data(), shape.shape(0));
             const auto points = points_batch(landmarks);
-            std::vector<core::Vertices> lifted;
+            std::vector<fusion::LiftedFrame> lifted;
             {
                 py::gil_scoped_release release;
-                lifted = fusion::lift_landmarks(model, s, frames, points, remove_expression);
+                lifted = fusion::lift_landmarks(model, s, frames, points);
             }
             const auto k = static_cast<py::ssize_t>(model.mapping.num_landmarks);
             auto out = new_array<float>({b, k, 3});
-            for (py::ssize_t i = 0; i < b; ++i) Eigen::Map<core::Vertices>(out.mutable_data(i), k, 3) = lifted[static_cast<std::size_t>(i)];
-            return out;
+            auto expression = new_array<float>({b, k, 3});
+            for (py::ssize_t i = 0; i < b; ++i) {
+                Eigen::Map<core::Vertices>(out.mutable_data(i), k, 3) = lifted[static_cast<std::size_t>(i)].points;
+                Eigen::Map<core::Vertices>(expression.mutable_data(i), k, 3) = lifted[static_cast<std::size_t>(i)].expression;
+            }
+            return py::make_tuple(out, expression);
         },
         py::arg("model"), py::arg("shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
-        py::arg("translation"), py::arg("image_sizes"), py::arg("landmarks"), py::arg("remove_expression") = false,
-        "(B, K, 3) model-space points, model units: each frame's (B, K, 2) landmarks lifted through its camera at the "
-        "fitted face's depth (NaN where missing); remove_expression subtracts the fitted expression's displacement.");
+        py::arg("translation"), py::arg("image_sizes"), py::arg("landmarks"),
+        "(points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera "
+        "at the fitted face's depth (NaN where missing), and the fitted expression's displacement of each landmark's "
+        "vertex; faceflt.fitting.lift wraps them in a LiftedLandmarks.");
 
     m.def(
         "fuse",

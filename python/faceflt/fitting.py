@@ -16,7 +16,7 @@ from . import _core
 from .errors import FitError
 from .model import FaceModel
 
-__all__ = ["FitOptions", "FitResult", "FusedResult", "fit", "fit_identity", "fuse", "lift"]
+__all__ = ["FitOptions", "FitResult", "FusedResult", "LiftedLandmarks", "fit", "fit_identity", "fuse", "lift"]
 
 
 @dataclass(frozen=True)
@@ -277,17 +277,31 @@ def fuse(
     return FusedResult(landmarks=d["landmarks"], vertices=d.get("meshes"), vertex_ids=d["vertex_ids"])
 
 
-def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult, landmarks: np.ndarray, *,
-         remove_expression: bool = False) -> np.ndarray:
-    """Detected landmarks lifted into the model's canonical frame: float32 (B, 68, 3), model units.
+@dataclass(frozen=True)
+class LiftedLandmarks:
+    """Detected landmarks in the model's canonical frame (see :func:`lift`)."""
+
+    points: np.ndarray
+    """float32 (B, 68, 3), model units: each landmark on its camera ray at the fitted face's depth, the head
+    rotation undone; NaN where a landmark is missing or a frame has no fit."""
+    expression: np.ndarray
+    """float32 (B, 68, 3), model units: the fitted expression's displacement of each landmark's vertex."""
+
+    @property
+    def neutral(self) -> np.ndarray:
+        """(B, 68, 3): the same faces with a neutral expression, as far as the expression model can tell."""
+        return self.points - self.expression
+
+
+def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult, landmarks: np.ndarray) -> LiftedLandmarks:
+    """Detected landmarks lifted into the model's canonical frame.
 
     Each landmark is put on its camera ray (``fits``: each frame's expression and camera) at the depth of
-    the fitted face ``shape_coeffs`` (m,), and the head rotation is undone, so what the detector saw
-    beyond the model stays. NaN where a landmark is missing or a frame has no fit. With
-    ``remove_expression``, the fitted expression's displacement is taken away (a neutral face, as far as
-    the expression model can tell).
+    the fitted face ``shape_coeffs`` (m,) (a jaw landmark at the silhouette or contour vertex nearest to
+    it), and the head rotation is undone, so what the detector saw beyond the model stays.
     """
     lms = _landmarks(landmarks, None, 0.0, "lift")
-    return _core.lift_landmarks(model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)),
-                                np.ascontiguousarray(fits.expression_coeffs, np.float32), fits.rotation, fits.scale,
-                                fits.translation, fits.image_size, lms, remove_expression)
+    points, expression = _core.lift_landmarks(
+        model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)),
+        np.ascontiguousarray(fits.expression_coeffs, np.float32), fits.rotation, fits.scale, fits.translation, fits.image_size, lms)
+    return LiftedLandmarks(points, expression)

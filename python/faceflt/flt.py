@@ -95,9 +95,9 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= 20)
     rows = np.flatnonzero(usable)
     fits = track.cameras.select(rows)
-    raw = lift(model, shape, fits, track.landmarks[rows])
-    neutral = lift(model, shape, fits, track.landmarks[rows], remove_expression=True)
-    energy = np.linalg.norm(raw - neutral, axis=-1).mean(1)  # NaN for a frame with a missing point
+    lifted = lift(model, shape, fits, track.landmarks[rows])
+    neutral = lifted.neutral
+    energy = np.linalg.norm(lifted.expression, axis=-1).mean(1)  # NaN for a frame with a missing point
     frontal = np.isfinite(energy) & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
     pool = frontal if frontal.sum() >= 5 else np.isfinite(energy)
     if not pool.any():
@@ -119,7 +119,7 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     ypr = ref.yaw_pitch_roll.copy()
     ypr[:, 1] = neutral.pitch
     seen_as = replace(ref, rotation=_core.rotations_from_yaw_pitch_roll(ypr), yaw_pitch_roll=ypr)
-    each = lift(model, ref.shape_coeffs[0], seen_as, reference.landmarks, remove_expression=True)
+    each = lift(model, ref.shape_coeffs[0], seen_as, reference.landmarks).neutral
     seen = np.isfinite(each).all(-1)
     lifted = np.where(seen.any(0)[:, None], np.nan_to_num(each).sum(0) / np.maximum(seen.sum(0), 1)[:, None], np.nan)
     n = neutral.points
@@ -145,8 +145,10 @@ def relative(model, reference: Reference, track: DrivingTrack, smoothing: float 
     moved = _core.project_offsets(change, np.nan_to_num(cams.rotation), np.nan_to_num(cams.scale))
     base = _light_filter(track.landmarks, track.fps, smoothing)
     # where the detector gave nothing (interpolated frames, missing points), the driver's fitted face stands in
-    fitted = fuse(model, track.driver.shape_coeffs[0], cams, guides=track.landmarks).landmarks
-    base = np.where(np.isfinite(base), base, fitted)
+    holes = np.flatnonzero(cams.ok & ~np.isfinite(base).all((1, 2)))
+    if len(holes):
+        fitted = fuse(model, track.driver.shape_coeffs[0], cams.select(holes), guides=track.landmarks[holes]).landmarks
+        base[holes] = np.where(np.isfinite(base[holes]), base[holes], fitted)
     out = base + moved
     out[~cams.ok] = np.nan
     return out.astype(np.float32)

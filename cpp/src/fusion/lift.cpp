@@ -9,9 +9,8 @@
 
 namespace faceflt::fusion {
 
-std::vector<core::Vertices> lift_landmarks(const model::FaceModel& model, const Eigen::VectorXf& shape,
-                                           const std::vector<fitting::FrameFit>& frames,
-                                           const std::vector<core::Points2>& landmarks, bool remove_expression) {
+std::vector<LiftedFrame> lift_landmarks(const model::FaceModel& model, const Eigen::VectorXf& shape,
+                                        const std::vector<fitting::FrameFit>& frames, const std::vector<core::Points2>& landmarks) {
     if (landmarks.size() != frames.size()) {
         throw std::invalid_argument("lift_landmarks: got " + std::to_string(landmarks.size()) + " landmark sets for " +
                                     std::to_string(frames.size()) + " frames");
@@ -20,10 +19,11 @@ std::vector<core::Vertices> lift_landmarks(const model::FaceModel& model, const 
     const auto k = static_cast<Eigen::Index>(model.mapping.num_landmarks);
     const float nan = std::numeric_limits<float>::quiet_NaN();
     const Eigen::VectorXf no_expression = Eigen::VectorXf::Zero(model.expression.num_coefficients());
-    const core::Vertices neutral = remove_expression ? model::build_mesh(model, shape, no_expression) : core::Vertices();
-    std::vector<core::Vertices> out(frames.size());
+    const core::Vertices neutral = model::build_mesh(model, shape, no_expression);
+    std::vector<LiftedFrame> out(frames.size());
     for (std::size_t i = 0; i < frames.size(); ++i) {
-        out[i] = core::Vertices::Constant(k, 3, nan);
+        out[i].points = core::Vertices::Constant(k, 3, nan);
+        out[i].expression = core::Vertices::Constant(k, 3, nan);
         const auto& f = frames[i];
         if (!f.ok || landmarks[i].rows() != k) continue;
         const core::Vertices mesh = model::build_mesh(model, shape, f.expression_coeffs);
@@ -37,9 +37,8 @@ std::vector<core::Vertices> lift_landmarks(const model::FaceModel& model, const 
             const Eigen::Vector3f anchor = mesh.row(v);
             // camera coordinates of the point on the ray at the anchor's depth, rotated back
             const Eigen::Vector3f camera_point(p.x() / c.scale - c.tx, (c.image_height - p.y()) / c.scale - c.ty, c.depth(anchor));
-            Eigen::Vector3f x = c.rotation.transpose() * camera_point;
-            if (remove_expression) x -= anchor - Eigen::Vector3f(neutral.row(v));
-            out[i].row(j) = x.transpose();
+            out[i].points.row(j) = (c.rotation.transpose() * camera_point).transpose();
+            out[i].expression.row(j) = anchor.transpose() - neutral.row(v);
         }
     }
     return out;

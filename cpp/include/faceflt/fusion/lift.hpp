@@ -16,14 +16,17 @@
 
 namespace faceflt::fusion {
 
-// One (K, 3) array of model-space points per frame (model units); rows are NaN where the landmark is
-// missing (NaN) or the frame has no fit. shape: the identity the frames were fitted with; frames: their
-// expression and camera. With remove_expression, the fitted expression's displacement of each
-// landmark's vertex is subtracted: the same face's landmarks with a neutral expression, as far as the
-// expression model can tell.
-std::vector<core::Vertices> lift_landmarks(const model::FaceModel& model, const Eigen::VectorXf& shape,
-                                           const std::vector<fitting::FrameFit>& frames,
-                                           const std::vector<core::Points2>& landmarks, bool remove_expression);
+struct LiftedFrame {
+    core::Vertices points;      // (K, 3) model units; NaN rows where the landmark is missing or there is no fit
+    core::Vertices expression;  // (K, 3) the fitted expression's displacement of each landmark's vertex:
+                                // points - expression is the same face with a neutral expression, as far as
+                                // the expression model can tell
+};
+
+// One LiftedFrame per frame. shape: the identity the frames were fitted with; frames: their expression
+// and camera; landmarks: (K, 2) pixels per frame.
+std::vector<LiftedFrame> lift_landmarks(const model::FaceModel& model, const Eigen::VectorXf& shape,
+                                        const std::vector<fitting::FrameFit>& frames, const std::vector<core::Points2>& landmarks);
 
 // The (K, 2) pixel displacement that (K, 3) model-space offsets make under a camera:
 // d(u, v) = s * (r1 . d, -(r2 . d)), the image y axis pointing down.
