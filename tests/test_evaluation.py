@@ -5,18 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import faceflt
 import numpy as np
 import pytest
-
-import faceflt
+import synthetic as syn
+from conftest import SHARED, require
 from faceflt.cli import main
 from faceflt.evaluation import expression_features, identity_features, jitter
 from faceflt.evaluation.clips import Clip, detect_clip
-from faceflt.evaluation.transfer import (paste, person, relative_2d, score_pair, self_transfer_error, summarise,
-                                         _similarity)
-
-import synthetic as syn
-from conftest import SHARED, require
+from faceflt.evaluation.transfer import (
+    _similarity,
+    paste,
+    person,
+    relative_2d,
+    score_pair,
+    self_transfer_error,
+    summarise,
+)
 
 VIDEOS = SHARED / "data" / "videos"
 SIZE = (512, 512)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
+import faceflt
 import numpy as np
 import pytest
-
-import faceflt
-
 import synthetic as syn
 
 

@@ -42,7 +42,7 @@ class Mode(str, enum.Enum):
     REDETECT = "redetect"
 
     @classmethod
-    def parse(cls, value: "str | Mode") -> "Mode":
+    def parse(cls, value: str | Mode) -> Mode:
         try:
             return cls(value)
         except ValueError:
@@ -189,7 +189,7 @@ def redetect(model, reference: Reference, track: DrivingTrack, detector, progres
     return out
 
 
-def flt_landmarks(model, mode: "Mode | str", reference: Reference, track: DrivingTrack, *, smoothing: float = 1.0,
+def flt_landmarks(model, mode: Mode | str, reference: Reference, track: DrivingTrack, *, smoothing: float = 1.0,
                   detector=None, progress: bool = False) -> np.ndarray:
     """The FLT landmarks (T, 68, 2) of one mode, pixels in the driving frames; NaN where no face."""
     mode = Mode.parse(mode)

@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -197,7 +198,7 @@ class Pipeline:
         finally:
             sink.close()
 
-    def prepare(self, references: Sequence[str | Path], driving: str | Path) -> "Prepared":
+    def prepare(self, references: Sequence[str | Path], driving: str | Path) -> Prepared:
         """Steps 1-3: the reference identity, the driving detections and fits (shared by all modes)."""
         o = self.options
         if not references:
@@ -222,7 +223,7 @@ class Pipeline:
                             smoothing=o.smoothing, max_gap=o.max_gap)
         return Prepared(source, model, detector, reference, ref_found, detections, track)
 
-    def landmarks(self, p: "Prepared", mode: "Mode | str | None" = None) -> tuple[np.ndarray, np.ndarray]:
+    def landmarks(self, p: Prepared, mode: Mode | str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Step 4: the FLT landmarks (T, 68, 2) of one mode (default: the options'), NaN where no face, and
         the valid mask (T,)."""
         flt = flt_landmarks(p.model, self.options.mode if mode is None else mode, p.reference, p.track,

@@ -32,13 +32,13 @@ detected 68 points.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
 from .clips import Clip
-from .features import FEATURES, distance, identity_features, mouth_gap, turn
+from .features import distance, identity_features, mouth_gap, turn
 from .metrics import EXPRESSION_FEATURES, expression_features, jitter
 
 __all__ = ["ANCHORS", "FRONTAL", "MOUTH_CLOSED", "TURNED", "PairScores", "Person", "Summary", "paste", "person",

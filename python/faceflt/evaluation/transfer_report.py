@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -19,7 +19,18 @@ from ..model import load_model
 from ..progress import Progress
 from .clips import Clip, detect_clip, find_clips, frame_at
 from .metrics import expression_features
-from .transfer import ANCHORS, PairScores, Person, Summary, paste, person, relative_2d, score_pair, self_transfer_error, summarise
+from .transfer import (
+    ANCHORS,
+    PairScores,
+    Person,
+    Summary,
+    paste,
+    person,
+    relative_2d,
+    score_pair,
+    self_transfer_error,
+    summarise,
+)
 
 __all__ = ["ProtocolResult", "run_protocol", "write_report"]
 
@@ -108,15 +119,12 @@ def write_report(result: ProtocolResult, out: Path) -> str:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n_pairs = len(result.people) * (len(result.people) - 1)
-    lines = [
-        "# FLT identity-transfer protocol", "",
-        f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
-        f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
-        "frames (pooled over pairs; see faceflt.evaluation.transfer).", "",
-        "| method | identity transfer (pooled) | under head turns | expression fidelity | amplitude | jitter | worst pair "
-        "| self-transfer error |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    intro = (f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
+             f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
+             "frames (pooled over pairs; see faceflt.evaluation.transfer).")
+    header = ("| method | identity transfer (pooled) | under head turns | expression fidelity | amplitude | jitter | worst pair "
+              "| self-transfer error |")
+    lines = ["# FLT identity-transfer protocol", "", intro, "", header, "|---|---|---|---|---|---|---|---|"]
     for s in result.summaries:
         selfs = list(result.self_transfer.get(s.method, {}).values())
         lines.append(f"| {s.method} | {_f(s.transfer)} | {_f(s.transfer_turned)} | {_f(s.fidelity)} | {_f(s.amplitude)} | "
