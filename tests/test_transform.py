@@ -268,6 +268,33 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
     assert e.value.code == 2
 
 
+@pytest.mark.parametrize("extra, match", [
+    (["--format", "dwpose,bogus"], "unknown output format 'bogus'; available:"),
+    (["--detector-option", "upsample=-1"], "dlib option upsample must be a whole number from 0 to 4, got -1"),
+    (["--smoothing", "nan"], "--smoothing must be a finite number >= 0, got nan"),
+    (["--smoothing", "-1"], "--smoothing must be a finite number >= 0"),
+    (["--max-gap", "-3"], "--max-gap must be a whole number >= 0, got -3"),
+    (["--max-frames", "-5"], "--max-frames must be a whole number >= 1, got -5"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving, model_dir, extra, match):
+    """Each is one line, no traceback, and comes before the reference or a frame is read."""
+    import faceflt.pipeline
+
+    monkeypatch.setattr(faceflt.pipeline, "read_image", lambda *a: pytest.fail("work started before the options were checked"))
+    out = tmp_path / "out"
+    _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(out),
+                    "--model-dir", str(model_dir), "--quiet", *extra], match, out)
+
+
+def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving, model_dir):
+    import faceflt.pipeline
+
+    monkeypatch.setattr(faceflt.pipeline, "read_image", lambda *a: pytest.fail("work started before the output was checked"))
+    (tmp_path / "f.txt").write_text("a file")
+    _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(tmp_path / "f.txt" / "out"),
+                    "--model-dir", str(model_dir), "--quiet"], "f.txt is a file, not a folder; choose another --out")
+
+
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["transform", "--help"])

