@@ -248,6 +248,10 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
     cv2.imwrite(str(two), np.concatenate([image, image], 1))
     _fails(capsys, ["transform", "--reference", str(two), "--driving", str(driving), "--out", str(out), *base],
            "2 faces in the reference picture", out)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(require(IMAGES / "hallo_6.jpg", "hallo_6.jpg").read_bytes()[:30000])
+    _fails(capsys, ["transform", "--reference", str(truncated), "--driving", str(driving), "--out", str(out), *base],
+           "truncated.jpg: the image file is damaged (truncated)", out)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(driving.read_bytes()[:5000])
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(broken), "--out", str(out), *base],

@@ -21,7 +21,12 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    data = path.read_bytes()
+    # A truncated JPEG or PNG decodes partly (libjpeg fills the rest with grey and only warns): refuse it
+    # with a reason instead of looking for a face in half a picture.
+    if (data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]) or (data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]):
+        raise InputError(f"{path}: the image file is damaged (truncated); use a complete copy of the picture")
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
     if image is None:
         raise InputError(f"{path}: not a readable image (supported: {', '.join(sorted(IMAGE_SUFFIXES))})")
     return np.ascontiguousarray(image[..., ::-1])
