@@ -290,6 +290,52 @@ def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch, 
                     "--model-dir", str(model_dir), "--quiet", *extra], match, out)
 
 
+def test_corrupt_packets_cost_their_frames_only(tmp_path, reference, model_dir):
+    """Garbage written over three places of a real video: every decodable frame is kept, the lost ones have
+    rows without a face, and the summary counts them."""
+    driving = require(VIDEOS / "tpsmm_driving.mp4", "tpsmm_driving.mp4")
+    data = bytearray(driving.read_bytes())
+    rng = np.random.default_rng(0)
+    for offset in (len(data) // 3, len(data) // 2, 2 * len(data) // 3):
+        data[offset : offset + 2000] = rng.integers(0, 256, 2000, dtype=np.uint8).tobytes()
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(data)
+    from faceflt.io import open_frames
+
+    source = open_frames(corrupt)
+    indices = [i for i, _ in source]
+    assert source.lost >= 1 and len(indices) + source.lost == source.frame_count == 169
+    assert indices == sorted(set(indices))
+    result = faceflt.transform(reference, corrupt, tmp_path / "out", model_dir=str(model_dir), formats=("npz",),
+                               progress=False)
+    assert len(result.landmarks) == 169
+    lost = sorted(set(range(169)) - set(indices))
+    assert np.isnan(result.driving_landmarks[lost]).all()
+    assert f"{source.lost} frames could not be decoded (corrupt)" in result.summary
+    assert "truncated" not in result.summary
+
+
+def test_a_truncated_video_is_kept_with_a_warning(tmp_path, reference, driving, model_dir):
+    """A video cut short (its index at the front, as streaming files have it): the frames that are there
+    are used, and the summary warns."""
+    import av
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(driving)) as src, av.open(str(whole), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for i, packet in enumerate(src.demux(src.streams.video[0])):
+            if packet.dts is not None and i < 90:
+                packet.stream = stream
+                dst.mux(packet)
+    truncated = tmp_path / "truncated.mp4"
+    data = whole.read_bytes()
+    truncated.write_bytes(data[: len(data) * 2 // 3])
+    result = faceflt.transform(reference, truncated, tmp_path / "out", model_dir=str(model_dir), formats=("npz",),
+                               progress=False)
+    assert 30 < len(result.landmarks) < 90 and result.valid.sum() > 30
+    assert "the file may be truncated" in result.summary
+
+
 def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving, model_dir):
     import faceflt.pipeline
 

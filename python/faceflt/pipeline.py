@@ -145,17 +145,24 @@ class Pipeline:
 
     def _detect_driving(self, source, detector, progress: Progress):
         tracker = Tracker(detector, self.options.redetect_interval)
-        rows: dict[str, list[np.ndarray]] = {k: [] for k in ("landmarks", "confidences", "body", "body_scores", "hands", "hand_scores")}
+        shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
+                  "hand_scores": (2, 21)}
+        missing = {k: np.full(shape, 0.0 if k in ("confidences", "body_scores", "hand_scores") else np.nan, np.float32)
+                   for k, shape in shapes.items()}
+        rows: dict[str, list[np.ndarray]] = {k: [] for k in shapes}
         for index, frame in source:
             if self.options.max_frames is not None and index >= self.options.max_frames:
                 break
+            while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
+                for k in shapes:
+                    rows[k].append(missing[k])
             found = tracker.detect(frame)
             lms = np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32)
             rows["landmarks"].append(lms)
             rows["confidences"].append(found.confidences[0])
-            for key, shape in (("body", (18, 2)), ("body_scores", (18,)), ("hands", (2, 21, 2)), ("hand_scores", (2, 21))):
+            for key in ("body", "body_scores", "hands", "hand_scores"):
                 value = getattr(found, key)
-                rows[key].append(np.full(shape, np.nan if "scores" not in key else 0.0, np.float32) if value is None else value[0])
+                rows[key].append(missing[key] if value is None else value[0])
             progress.step()
         if not rows["landmarks"]:
             raise InputError(f"{source.path}: no frames were read")
@@ -303,9 +310,15 @@ class Pipeline:
             raise
         outputs = tuple(out / q.relative_to(tmp) for q in written)
         found = int(np.isfinite(detections["landmarks"]).all(-1).any(-1).sum())
+        damage = ""
+        if source.lost:
+            damage += f" {source.lost} frames could not be decoded (corrupt); they are kept as rows without a face."
+        if source.missing_at_end and o.max_frames is None:
+            damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "
+                       "declares; the file may be truncated.")
         summary = (f"{len(flt)} driving frames ({source.width}x{source.height}, {fps:.2f} fps): a face detected in {found}, "
                    f"{int(interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "
-                   f"FLT mode '{o.mode.value}', detector '{o.detector}', {time.perf_counter() - started:.1f} s. "
+                   f"FLT mode '{o.mode.value}', detector '{o.detector}', {time.perf_counter() - started:.1f} s.{damage} "
                    f"Outputs in {out}: {', '.join(q.name for q in outputs)}.")
         return TransformResult(landmarks=flt.astype(np.float32), driving_landmarks=detections["landmarks"], valid=valid,
                                interpolated=interpolated, fps=fps, outputs=outputs, summary=summary)

@@ -67,7 +67,10 @@ def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, r
     source = open_frames(path)
     tracker = Tracker(make_detector(detector), redetect_interval)
     lms, conf = [], []
-    for _, frame in source:
+    for index, frame in source:
+        while len(lms) < index:  # a frame that could not be decoded: no face
+            lms.append(np.full((68, 2), np.nan, np.float32))
+            conf.append(np.zeros(68, np.float32))
         found = tracker.detect(frame)
         lms.append(np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32))
         conf.append(found.confidences[0].astype(np.float32))

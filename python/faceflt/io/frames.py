@@ -42,35 +42,54 @@ class FrameSource:
     height: int
     fps: float
     frame_count: int | None  # None when the container does not say
+    lost: int = 0
+    """After iterating a video: frames that could not be decoded (their indices are skipped)."""
+    missing_at_end: int = 0
+    """After iterating a video: frames the container declares beyond the last one decoded (a truncated file)."""
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) pairs; a frame that cannot be decoded is skipped, its index too (``lost`` counts them)."""
         if self.kind == "image":
             yield 0, read_image(self.path)
         elif self.kind == "folder":
             for i, f in enumerate(_folder_images(self.path)):
                 yield i, read_image(f)
         else:
-            yield from _decode(self.path)
+            yield from _decode(self)
 
 
 def _folder_images(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _decode(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+def _decode(source: FrameSource) -> Iterator[tuple[int, np.ndarray]]:
+    """Decodes packet by packet, so that a corrupt packet costs its frame, not the rest of the video."""
     import av
 
+    source.lost = source.missing_at_end = 0
+    index = 0
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(source.path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for i, frame in enumerate(container.decode(stream)):
-                # PyAV's arrays are views of row-padded planes whenever a row's bytes are not a multiple of
-                # the alignment (widths 300, 410, 850...); dlib's HOG detector misreads such views, so every
-                # consumer gets contiguous frames from here.
-                yield i, np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except (av.error.InvalidDataError, av.error.PatchWelcomeError):
+                    if packet.size:  # a corrupt packet: its frame is lost, its index kept
+                        source.lost += 1
+                        index += 1
+                    continue
+                for frame in frames:
+                    # PyAV's arrays are views of row-padded planes whenever a row's bytes are not a multiple of
+                    # the alignment (widths 300, 410, 850...); dlib's HOG detector misreads such views, so every
+                    # consumer gets contiguous frames from here.
+                    yield index, np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                    index += 1
     except av.error.FFmpegError as e:
-        raise InputError(f"{path}: the video could not be decoded ({e}); is it corrupt or truncated?") from e
+        raise InputError(f"{source.path}: the video could not be decoded ({e}); is it corrupt or truncated?") from e
+    if source.frame_count and index < source.frame_count:
+        source.missing_at_end = source.frame_count - index
 
 
 def open_frames(path: str | Path) -> FrameSource:
