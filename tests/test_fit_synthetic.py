@@ -131,3 +131,46 @@ def test_shape_errors_name_the_argument(model):
         faceflt.fit(model, np.zeros((2, 5, 2)), (512, 512))
     with pytest.raises(ValueError, match="image_size"):
         faceflt.fit(model, np.zeros((2, 68, 2)), [(512, 512)] * 3)
+
+
+@pytest.mark.parametrize("size", [(float("inf"), 750), (2**40, 750), np.array([2**32 + 1000, 750]), (0, 750), (640.5, 480),
+                                  np.array([[640, -1]])])
+def test_image_sizes_are_checked_before_any_cast(model, scene, size):
+    """No OverflowError and no silent wrap-around (2**32 + 1000 is not 1000): a ValueError naming the limit."""
+    with pytest.raises(ValueError, match=r"fit\(\): image sizes must be whole numbers from 1 to 65536"):
+        faceflt.fit(model, scene[3][:1], size)
+
+
+def test_degenerate_landmarks_fail_the_frame(model, scene):
+    """Points that cannot be a face fail with a reason; a single absurd point counts as missing."""
+    good = scene[3][0]
+    one_point = np.full((68, 2), 256.0, np.float32)
+    line = np.c_[np.linspace(100, 400, 68), np.linspace(100, 400, 68)].astype(np.float32)
+    fits = faceflt.fit(model, np.stack([one_point, line, good]), (512, 512), on_failure="nan")
+    assert fits.ok.tolist() == [False, False, True]
+    assert "one point" in fits.errors[0] and "on a line" in fits.errors[1]
+    with pytest.raises(FitError, match="not a face"):
+        faceflt.fit(model, one_point, (512, 512))
+    far = good.copy()
+    far[30] = 3e38
+    moved = faceflt.fit(model, far, (512, 512)).projected[0]
+    clean = faceflt.fit(model, good, (512, 512)).projected[0]
+    missing = good.copy()
+    missing[30] = np.nan
+    np.testing.assert_allclose(moved, faceflt.fit(model, missing, (512, 512)).projected[0], atol=1e-3)
+    assert np.abs(moved - clean).max() < 5
+    # ok=True never comes with non-finite output
+    assert np.isfinite(fits.projected[fits.ok]).all()
+
+
+def test_coefficients_and_model_are_checked(model, scene):
+    lms = scene[3][:1]
+    for bad, match in (({"shape_coeffs": np.zeros(1000)}, "shape_coeffs must have 63 values"),
+                       ({"shape_coeffs": np.zeros(5)}, "shape_coeffs must have 63 values"),
+                       ({"shape_coeffs": np.full(63, 1e30)}, "shape_coeffs must be finite and within"),
+                       ({"expression_start": np.zeros(100)}, "expression_start must have 6 values")):
+        with pytest.raises(ValueError, match=match):
+            faceflt.fit(model, lms, (512, 512), **bad)
+    with pytest.raises(TypeError, match=r"fit\(\): model must be a FaceModel from faceflt.load_model\(\), got NoneType") as e:
+        faceflt.fit(None, lms, (512, 512))
+    assert len(str(e.value)) < 120  # one line, no array dump

@@ -152,22 +152,49 @@ def _landmarks(landmarks: np.ndarray, confidences: np.ndarray | None, min_confid
     return np.ascontiguousarray(lms)
 
 
+MAX_IMAGE_SIDE = 1 << 16
+"""The largest image width or height, pixels, that fitting accepts."""
+
+
 def _sizes(image_size: Sequence[int] | np.ndarray, batch: int, fn: str) -> np.ndarray:
-    if isinstance(image_size, tuple) and len(image_size) == 2 and all(isinstance(v, int) for v in image_size):
+    if isinstance(image_size, tuple) and len(image_size) == 2 and all(type(v) is int for v in image_size):
         # The common (width, height): checked in Python, no array round trip (a fit is ~1 ms).
-        if image_size[0] <= 0 or image_size[1] <= 0:
-            raise ValueError(f"{fn}(): image sizes must be positive, got {min(image_size)}")
+        if not (0 < image_size[0] <= MAX_IMAGE_SIDE and 0 < image_size[1] <= MAX_IMAGE_SIDE):
+            raise ValueError(f"{fn}(): image sizes must be whole numbers from 1 to {MAX_IMAGE_SIDE}, got {image_size}")
         sizes = np.empty((batch, 2), np.int32)
         sizes[:] = image_size
         return sizes
-    sizes = np.asarray(image_size, dtype=np.int32)
-    if sizes.shape == (2,):
-        sizes = np.broadcast_to(sizes, (batch, 2))
-    if sizes.shape != (batch, 2):
+    raw = np.asarray(image_size)
+    if raw.shape == (2,):
+        raw = np.broadcast_to(raw, (batch, 2))
+    if raw.shape != (batch, 2):
         raise ValueError(f"{fn}(): image_size must be (width, height) or shape ({batch}, 2), got {np.shape(image_size)}")
-    if (sizes <= 0).any():
-        raise ValueError(f"{fn}(): image sizes must be positive, got {sizes.min()}")
-    return np.ascontiguousarray(sizes)
+    # checked before the cast, so that inf, 2**40 or 2**32 + 1000 cannot overflow or wrap around
+    try:
+        values = raw.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{fn}(): image sizes must be numbers, got {raw.dtype}") from None
+    bad = ~(np.isfinite(values) & (values >= 1) & (values <= MAX_IMAGE_SIDE) & (values == np.round(values)))
+    if bad.any():
+        raise ValueError(f"{fn}(): image sizes must be whole numbers from 1 to {MAX_IMAGE_SIDE}, got {raw[bad.any(1)][0].tolist()}")
+    return np.ascontiguousarray(values.astype(np.int32))
+
+
+def _coefficients(value, length: int, fn: str, name: str, limit: float) -> np.ndarray | None:
+    """A start or fixed coefficient vector: length checked, finite, within +-limit standard deviations."""
+    if value is None:
+        return None
+    v = np.asarray(value, np.float32).reshape(-1)
+    if v.shape != (length,):
+        raise ValueError(f"{fn}(): {name} must have {length} values (the model's), got {v.size}")
+    if not np.isfinite(v).all() or np.abs(v).max(initial=0) > limit:
+        raise ValueError(f"{fn}(): {name} must be finite and within +-{limit:g}, got a value of {np.abs(v).max():.3g}")
+    return np.ascontiguousarray(v)
+
+
+def _check_model(model, fn: str) -> None:
+    if not isinstance(model, _core.FaceModel):
+        raise TypeError(f"{fn}(): model must be a FaceModel from faceflt.load_model(), got {type(model).__name__}")
 
 
 def _check_failures(result: FitResult, on_failure: str) -> FitResult:
@@ -212,13 +239,14 @@ def fit(
         return_mesh: also return the fitted meshes (``FitResult.vertices``).
         on_failure: ``'raise'`` a :class:`FitError` if any frame fails, or give it ``'nan'`` values.
     """
+    _check_model(model, "fit")
     lms = _landmarks(landmarks, confidences, min_confidence, "fit")
     sizes = _sizes(image_size, lms.shape[0], "fit")
     fixed = shape_coeffs is not None
     d = _core.fit_batch(
         model, lms, sizes, options._to_core(fit_shape=not fixed),
-        shape_start=None if shape_coeffs is None else np.asarray(shape_coeffs, np.float32).reshape(-1),
-        expression_start=None if expression_start is None else np.asarray(expression_start, np.float32).reshape(-1),
+        shape_start=_coefficients(shape_coeffs, model.num_shape_coefficients, "fit", "shape_coeffs", 100.0),
+        expression_start=_coefficients(expression_start, model.num_expression_coefficients, "fit", "expression_start", 100.0),
         sequential=sequential, num_threads=num_threads,
     )
     vertices = _core.build_meshes(model, d["shape_coeffs"], d["expression_coeffs"]) if return_mesh else None
@@ -240,6 +268,7 @@ def fit_identity(
     Every row of the result's ``shape_coeffs`` holds the shared identity. Raises :class:`FitError`
     if a picture has too few usable landmarks (a reference must be good).
     """
+    _check_model(model, "fit_identity")
     lms = _landmarks(landmarks, confidences, min_confidence, "fit_identity")
     sizes = _sizes(image_size, lms.shape[0], "fit_identity")
     d = _core.fit_identity(model, lms, sizes, options._to_core(fit_shape=True))

@@ -6,6 +6,7 @@
 #include "faceflt/fitting/linear_fitting.hpp"
 #include "faceflt/fusion/projection.hpp"
 
+#include <Eigen/Eigenvalues>
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -104,6 +105,27 @@ void set_shape(const FaceModel& model, const Eigen::VectorXf& coeffs, State& s) 
 }
 
 // Steps 1-3 of eos's loop: check the landmarks, first camera from the fixed points, first expression.
+// Landmarks that cannot be a face: all at one point, or on a line (a face's usable points span an area).
+void check_spread(const core::Points2& points) {
+    const Eigen::RowVector2f mean = points.colwise().mean();
+    const Eigen::Matrix2f cov = (points.rowwise() - mean).transpose() * (points.rowwise() - mean) / float(points.rows());
+    const Eigen::Vector2f spread = Eigen::SelfAdjointEigenSolver<Eigen::Matrix2f>(cov).eigenvalues().cwiseMax(0.0f).cwiseSqrt();
+    if (!(spread[1] >= 1.0f)) throw core::FitError("the landmarks lie within a pixel of one point; they are not a face");
+    if (spread[0] < 0.02f * spread[1]) throw core::FitError("the landmarks lie on a line; they are not a face");
+}
+
+// A point far outside the image (beyond four image sizes) is no detector's output: it counts as missing,
+// as NaN and inf do, instead of pulling the whole fit.
+core::Points2 plausible(const core::Points2& landmarks, int width, int height) {
+    core::Points2 out = landmarks;
+    const float w = float(width), h = float(height);
+    for (Eigen::Index i = 0; i < out.rows(); ++i) {
+        const float x = out(i, 0), y = out(i, 1);
+        if (!(x > -4.0f * w && x < 5.0f * w && y > -4.0f * h && y < 5.0f * h)) out.row(i).setConstant(std::numeric_limits<float>::quiet_NaN());
+    }
+    return out;
+}
+
 State initialise(const FaceModel& model, const core::Points2& landmarks, int height, const FitOptions& o, const FitStart& start) {
     State s;
     s.shape_coeffs = pad(start.shape_coeffs, model.shape.num_components());
@@ -114,6 +136,7 @@ State initialise(const FaceModel& model, const core::Points2& landmarks, int hei
         throw core::FitError("only " + std::to_string(usable) + " usable landmarks (non-contour, not NaN) remain, at least " +
                              std::to_string(std::max(4, o.min_landmarks)) + " are needed; was a face detected in this frame?");
     }
+    check_spread(s.fixed.image_points);
     update_identity(model, s);
     update_face(model, s);
     s.current = s.fixed;
@@ -147,6 +170,10 @@ void correspond_and_pose(const FaceModel& model, const core::Points2& landmarks,
 }
 
 FrameFit finish(const FaceModel& model, const core::Points2& landmarks, const State& s) {
+    if (!(std::isfinite(s.camera.scale) && s.camera.scale > 1e-6f) || !s.camera.rotation.allFinite() || !std::isfinite(s.camera.tx) ||
+        !std::isfinite(s.camera.ty) || !s.shape_coeffs.allFinite() || !s.expression_coeffs.allFinite()) {
+        throw core::FitError("the fit diverged (a camera or coefficients that are not finite); are the landmarks a face?");
+    }
     FrameFit f;
     f.ok = true;
     f.shape_coeffs = s.shape_coeffs;
@@ -156,6 +183,7 @@ FrameFit finish(const FaceModel& model, const core::Points2& landmarks, const St
     f.num_landmarks_used = static_cast<int>(s.fixed.vertices.size());
     const core::Vertices mesh = Eigen::Map<const core::Vertices>(s.face.data(), model.num_vertices(), 3);
     f.projected = fusion::project_landmarks(model, mesh, s.camera, landmarks);
+    if (!f.projected.allFinite()) throw core::FitError("the fitted face's landmarks are not finite; are the landmarks a face?");
     return f;
 }
 
@@ -184,9 +212,10 @@ void check_frame(const FaceModel& model, const core::Points2& landmarks, int wid
 
 }  // namespace
 
-FrameFit fit_frame(const FaceModel& model, const core::Points2& landmarks, int width, int height, const FitOptions& o,
+FrameFit fit_frame(const FaceModel& model, const core::Points2& detected, int width, int height, const FitOptions& o,
                    const FitStart& start) {
-    check_frame(model, landmarks, width, height);
+    check_frame(model, detected, width, height);
+    const core::Points2 landmarks = plausible(detected, width, height);
     try {
         State s = initialise(model, landmarks, height, o, start);
         for (int it = 0; it < o.num_iterations; ++it) {
@@ -233,14 +262,16 @@ std::vector<FrameFit> fit_batch(const FaceModel& model, const std::vector<core::
     return out;
 }
 
-JointFit fit_identity(const FaceModel& model, const std::vector<core::Points2>& landmarks,
+JointFit fit_identity(const FaceModel& model, const std::vector<core::Points2>& detected,
                       const std::vector<std::array<int, 2>>& sizes, const FitOptions& o) {
-    const std::size_t n = landmarks.size();
+    const std::size_t n = detected.size();
     if (n == 0) throw std::invalid_argument("fit_identity: at least one picture is needed");
     if (sizes.size() != n) throw std::invalid_argument("fit_identity: one image size per picture is needed");
+    std::vector<core::Points2> landmarks;
     std::vector<State> states;
     for (std::size_t i = 0; i < n; ++i) {
-        check_frame(model, landmarks[i], sizes[i][0], sizes[i][1]);
+        check_frame(model, detected[i], sizes[i][0], sizes[i][1]);
+        landmarks.push_back(plausible(detected[i], sizes[i][0], sizes[i][1]));
         try {
             states.push_back(initialise(model, landmarks[i], sizes[i][1], o, {}));
         } catch (const core::FitError& e) {
@@ -266,7 +297,13 @@ JointFit fit_identity(const FaceModel& model, const std::vector<core::Points2>& 
     }
     JointFit j;
     j.shape_coeffs = shape;
-    for (std::size_t i = 0; i < n; ++i) j.frames.push_back(finish(model, landmarks[i], states[i]));
+    for (std::size_t i = 0; i < n; ++i) {
+        try {
+            j.frames.push_back(finish(model, landmarks[i], states[i]));
+        } catch (const core::FitError& e) {
+            throw core::FitError("reference picture " + std::to_string(i) + ": " + e.what());
+        }
+    }
     return j;
 }
 
