@@ -71,3 +71,33 @@ def test_ray_engine_runs_the_same_items(tmp_path, model_dir):
     assert "missing.jpg: no such file" in report.failed[0][1]
     assert (tmp_path / "out" / "a" / "landmarks.npz").is_file() and not (tmp_path / "out" / "c").exists()
     assert [Path(i.out).name for i in again.skipped] == ["a"] and not again.done
+
+
+def test_ctrl_c_stops_promptly_and_resumes(tmp_path, model_dir):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) mid-batch: the command ends within seconds
+    with one line saying how to resume, no traceback and no half-written output; the same command then
+    finishes the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    reference = require(IMAGES / "image_0010.png", "image_0010")
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("reference,driving,out\n" + "".join(f"{reference},{video},out/{k}\n" for k in "abc"))
+    argv = [sys.executable, "-m", "faceflt.cli", "batch", str(manifest), "--workers", "1", "--model-dir", str(model_dir),
+            "--max-frames", "50", "--format", "npz"]
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(4)  # the first item is in flight (about 5 s each)
+    os.killpg(proc.pid, signal.SIGINT)
+    start = time.perf_counter()
+    _, err = proc.communicate(timeout=60)
+    assert time.perf_counter() - start < 10, "the batch did not stop promptly"
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    assert not list((tmp_path / "out").glob(".*partial*"))
+    again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert all((tmp_path / "out" / k / "landmarks.npz").is_file() for k in "abc")

@@ -7,16 +7,19 @@ or as Ray tasks on a cluster with ``--engine ray`` (``pip install ray``). An ite
 already holds ``landmarks.npz`` is finished and skipped, so an interrupted batch resumes where it
 stopped; each transform writes to a temporary folder and renames it at the end, so an interrupted
 item leaves nothing half-written (its temporary folder is removed on the next run). A failing item is
-listed with its error and never stops the others.
+listed with its error and never stops the others. Ctrl-C stops the batch at once: the workers are
+ended, the items in flight are discarded (nothing half-written stays), and ``BatchInterrupted`` says what
+was done; running the same command again resumes.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import signal
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal, Sequence
@@ -24,7 +27,7 @@ from typing import Callable, Literal, Sequence
 from .errors import InputError
 from .pipeline import TransformOptions
 
-__all__ = ["BatchItem", "BatchReport", "read_manifest", "run_batch"]
+__all__ = ["BatchInterrupted", "BatchItem", "BatchReport", "read_manifest", "run_batch"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,14 @@ class BatchReport:
         lines = [f"{len(self.done)} done, {len(self.skipped)} already finished (skipped), {len(self.failed)} failed"]
         lines += [f"  FAILED {item.driving} -> {item.out}: {error}" for item, error in self.failed]
         return "\n".join(lines)
+
+
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a batch: ``report`` holds what finished before it; the items in flight were discarded."""
+
+    def __init__(self, report: BatchReport, remaining: int) -> None:
+        super().__init__(f"interrupted: {len(report.done)} done, {remaining} not finished")
+        self.report, self.remaining = report, remaining
 
 
 def read_manifest(path: str | Path) -> list[BatchItem]:
@@ -88,6 +99,20 @@ def _run_one(item: BatchItem, options: TransformOptions) -> str:
     return transform(list(item.references), item.driving, item.out, replace(options, progress=False, overwrite=False)).summary
 
 
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the whole process group: the workers leave it to the batch, which ends them.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_reporting(job: tuple[int, BatchItem, TransformOptions]) -> tuple[int, str | None]:
+    index, item, options = job
+    try:
+        _run_one(item, options)
+        return index, None
+    except Exception as e:  # noqa: BLE001 - a failing item is reported, the rest go on
+        return index, f"{type(e).__name__}: {e}"
+
+
 def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformOptions(), workers: int | None = None,
               engine: Literal["process", "ray"] = "process", on_item: Callable[[BatchItem, str], None] | None = None) -> BatchReport:
     """Runs every unfinished item; returns what was done, skipped and failed (with the errors)."""
@@ -117,22 +142,41 @@ def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformO
             ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True)
         remote = ray.remote(_run_one)
         refs = {remote.remote(item, options): item for item in todo}
-        for ref, item in refs.items():
-            try:
-                ray.get(ref)
-                record(item, None)
-            except Exception as e:  # noqa: BLE001 - a failing item is reported, the rest go on
-                record(item, f"{type(e).__name__}: {e}")
+        try:
+            for ref, item in refs.items():
+                try:
+                    ray.get(ref)
+                    record(item, None)
+                except Exception as e:  # noqa: BLE001 - a failing item is reported, the rest go on
+                    record(item, f"{type(e).__name__}: {e}")
+        except KeyboardInterrupt:
+            for ref in refs:
+                ray.cancel(ref, force=True)
+            _discard_unfinished(todo)
+            raise BatchInterrupted(report, len(todo) - len(report.done) - len(report.failed)) from None
         return report
     if engine != "process":
         raise ValueError(f"engine must be 'process' or 'ray', got {engine!r}")
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = {pool.submit(_run_one, item, options): item for item in todo}
-        for future in as_completed(futures):
-            item = futures[future]
-            try:
-                future.result()
-                record(item, None)
-            except Exception as e:  # noqa: BLE001 - a failing item is reported, the rest go on
-                record(item, f"{type(e).__name__}: {e}")
+    if not todo:
+        return report
+    pool = multiprocessing.Pool(min(workers or os.cpu_count() or 1, len(todo)), initializer=_ignore_interrupts)
+    try:
+        for index, error in pool.imap_unordered(_run_reporting, [(i, item, options) for i, item in enumerate(todo)]):
+            record(todo[index], error)
+        pool.close()
+    except KeyboardInterrupt:
+        pool.terminate()
+        pool.join()
+        _discard_unfinished(todo)
+        raise BatchInterrupted(report, len(todo) - len(report.done) - len(report.failed)) from None
+    finally:
+        pool.terminate()
+        pool.join()
     return report
+
+
+def _discard_unfinished(items: Sequence[BatchItem]) -> None:
+    """The temporary folders of items that did not finish (their workers were ended mid-way)."""
+    for item in items:
+        if not _finished(item):
+            _clean_partials(item)

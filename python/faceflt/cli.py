@@ -28,14 +28,19 @@ def _model_info(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from .batch import read_manifest, run_batch
+    from .batch import BatchInterrupted, read_manifest, run_batch
 
     items = read_manifest(args.manifest)
     options = _job_options(args)
     total = len(items)
     counter = iter(range(1, total + 1))
-    report = run_batch(items, options, workers=args.workers, engine=args.engine,
-                       on_item=lambda item, status: print(f"[{next(counter)}/{total}] {item.out}: {status}", file=sys.stderr))
+    try:
+        report = run_batch(items, options, workers=args.workers, engine=args.engine,
+                           on_item=lambda item, status: print(f"[{next(counter)}/{total}] {item.out}: {status}", file=sys.stderr))
+    except BatchInterrupted as e:
+        print(f"faceflt: interrupted: {len(e.report.done)} items done, {e.remaining} not finished (their partial outputs "
+              f"removed); run the same command again to resume", file=sys.stderr)
+        return 130
     print(report.summary())
     return 1 if report.failed else 0
 
@@ -326,6 +331,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FacefltError, FileNotFoundError, ImportError, ValueError) as e:
         print(f"faceflt: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("faceflt: interrupted; nothing half-written was left", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
