@@ -42,12 +42,15 @@ def test_contents_match_eos(model, model_dir, eos):
 
 
 def test_mapping_contours_and_edges(model_dir, model):
-    vertex, right, left = _core.load_landmark_mapping(str(model_dir / "ibug_to_sfm.txt"))
+    from faceflt.model_files import read_edge_topology, read_landmark_mapping
+
+    mapping = read_landmark_mapping(model_dir / "ibug_to_sfm.txt")
+    vertex, right, left = mapping.vertex, mapping.right_contour, mapping.left_contour
     assert vertex.shape == (68,) and (vertex >= 0).sum() == 50
     assert vertex[8] == 33 and vertex[30] == 114  # iBUG 9 (chin) and 31 (nose tip), 1-based in the file
     assert list(right) == list(range(0, 8)) and list(left) == list(range(9, 17))
     assert list(model.right_contour[:3]) == [380, 373, 356] and len(model.left_contour) == 17
-    faces, verts = _core.load_edge_topology(str(model_dir / "sfm_3448_edge_topology.json"))
+    faces, verts = read_edge_topology(model_dir / "sfm_3448_edge_topology.json")
     assert faces.shape == verts.shape == (10184, 2)
     assert faces.min() == -1 and faces.max() < 6736 and verts.min() >= 0 and verts.max() < 3448
 
@@ -153,11 +156,19 @@ def _copy_model(src, dst):
     "name, content, match",
     [
         ("expression_blendshapes_3448.bin", lambda b: b[:1000], r"expression_blendshapes_3448\.bin.*blendshapes\[0\]"),
-        ("sfm_model_contours.json", lambda b: b[:-3], r"sfm_model_contours\.json.*invalid JSON"),
+        ("sfm_model_contours.json", lambda b: b[:-3], r"sfm_model_contours\.json: not valid JSON"),
+        ("sfm_model_contours.json", lambda b: b.replace(b"380", b"0x17c"), r"sfm_model_contours\.json: not valid JSON"),
+        ("sfm_model_contours.json", lambda b: b.replace(b"380", b"1e-400"), r"right_contour\[0\] must be a whole number"),
+        ("sfm_model_contours.json", lambda b: b.replace(b"380", b"NaN"), "holds NaN"),
+        ("sfm_model_contours.json", lambda b: b[: b.index(b"[", b.index(b"right_contour")) + 1] + b"]" +
+         b[b.index(b"]", b.index(b"right_contour")) + 1 :], "right_contour' must be a non-empty list"),
         ("sfm_model_contours.json", lambda b: b.replace(b"right_contour", b"rite"), "right_contour"),
         ("sfm_model_contours.json", lambda b: b.replace(b"380", b"99999"), "vertex 99999"),
         ("sfm_3448_edge_topology.json", lambda b: b.replace(b'"value0": 193,', b'"value0": 99999,', 1), "triangle 99999"),
-        ("ibug_to_sfm.txt", lambda b: b.replace(b"33  # chin", b"x3  # chin"), r"line \d+: expected an integer"),
+        ("ibug_to_sfm.txt", lambda b: b.replace(b"33  # chin", b"x3  # chin"), r"ibug_to_sfm\.txt: not a valid TOML"),
+        ("ibug_to_sfm.txt", lambda b: b.replace(b"# chin", b"# ch\xffin"), r"ibug_to_sfm\.txt: line \d+: not UTF-8 text \(byte 0xff\)"),
+        ("ibug_to_sfm.txt", lambda b: b[: len(b) // 2], r"ibug_to_sfm\.txt: "),
+        ("ibug_to_sfm.txt", lambda b: b.replace(b"\n31 =", b"\n# 31 ="), "landmarks 31 are neither mapped to a vertex nor on a contour"),
         ("ibug_to_sfm.txt", lambda b: b.replace(b" 9 =    33", b" 9 = 9999"), "landmark 9 refers to vertex 9999"),
         ("ibug_to_sfm.txt", lambda b: b.replace(b"[landmark_mappings]", b"[other]"), "landmark_mappings"),
     ],

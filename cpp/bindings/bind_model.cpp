@@ -93,11 +93,38 @@ void bind_model(py::module_& m) {
     m.def(
         "load_face_model",
         [](const std::string& shape_model, const std::string& expression, const std::string& landmark_mapping,
-           const std::string& model_contour, const std::string& edge_topology) {
+           const std::string& model_contour, const std::string& edge_topology, const IntArray& mapping_vertex,
+           const IntArray& right_contour_landmarks, const IntArray& left_contour_landmarks, const IntArray& contour_right,
+           const IntArray& contour_left, const IntArray& adjacent_faces, const IntArray& adjacent_vertices) {
+            const char* fn = "load_face_model";
+            check_shape(mapping_vertex, {-1}, fn, "mapping_vertex");
+            check_shape(adjacent_faces, {-1, 2}, fn, "adjacent_faces");
+            check_shape(adjacent_vertices, {adjacent_faces.shape(0), 2}, fn, "adjacent_vertices");
+            auto ints = [&](const IntArray& a, const char* name) {
+                check_shape(a, {-1}, fn, name);
+                return std::vector<int>(a.data(), a.data() + a.shape(0));
+            };
+            auto pairs = [](const IntArray& a) {
+                std::vector<std::array<int, 2>> out(static_cast<std::size_t>(a.shape(0)));
+                for (py::ssize_t i = 0; i < a.shape(0); ++i) out[static_cast<std::size_t>(i)] = {a.at(i, 0), a.at(i, 1)};
+                return out;
+            };
+            model::LandmarkMapping mapping;
+            mapping.num_landmarks = static_cast<int>(mapping_vertex.shape(0));
+            mapping.vertex = ints(mapping_vertex, "mapping_vertex");
+            mapping.right_contour_landmarks = ints(right_contour_landmarks, "right_contour_landmarks");
+            mapping.left_contour_landmarks = ints(left_contour_landmarks, "left_contour_landmarks");
+            model::ModelContour contour{ints(contour_right, "contour_right"), ints(contour_left, "contour_left")};
+            model::EdgeTopology topology{pairs(adjacent_faces), pairs(adjacent_vertices)};
             py::gil_scoped_release release;
-            return model::load_face_model({shape_model, expression, landmark_mapping, model_contour, edge_topology});
+            return model::load_face_model({shape_model, expression, landmark_mapping, model_contour, edge_topology}, std::move(mapping),
+                                          std::move(contour), std::move(topology));
         },
-        py::arg("shape_model"), py::arg("expression"), py::arg("landmark_mapping"), py::arg("model_contour"), py::arg("edge_topology"));
+        py::arg("shape_model"), py::arg("expression"), py::arg("landmark_mapping"), py::arg("model_contour"), py::arg("edge_topology"),
+        py::arg("mapping_vertex"), py::arg("right_contour_landmarks"), py::arg("left_contour_landmarks"), py::arg("contour_right"),
+        py::arg("contour_left"), py::arg("adjacent_faces"), py::arg("adjacent_vertices"),
+        "The face model from its two binary files and the text files' contents (parsed by faceflt.model_files); the "
+        "file names name them in errors.");
 
     py::class_<model::MorphableModel>(m, "MorphableModel", "The contents of an eos MorphableModel file.")
         .def_readonly("version", &model::MorphableModel::version)
@@ -122,26 +149,6 @@ void bind_model(py::module_& m) {
             return py::make_tuple(e.names, components_array(e.basis));
         },
         py::arg("path"), "(names, float32 (K, N, 3) per-vertex deformations, mm) of a blendshapes file.");
-    m.def(
-        "load_landmark_mapping",
-        [](const std::string& path) {
-            auto lm = model::load_landmark_mapping(path);
-            return py::make_tuple(int_array(lm.vertex), int_array(lm.right_contour_landmarks), int_array(lm.left_contour_landmarks));
-        },
-        py::arg("path"), "(vertex id per landmark or -1, right contour landmark ids, left contour landmark ids), all 0-based.");
-    m.def(
-        "load_edge_topology",
-        [](const std::string& path) {
-            auto t = model::load_edge_topology(path);
-            auto faces = new_array<int>({static_cast<py::ssize_t>(t.adjacent_faces.size()), 2});
-            auto verts = new_array<int>({static_cast<py::ssize_t>(t.adjacent_vertices.size()), 2});
-            if (!t.adjacent_faces.empty()) {
-                std::copy(t.adjacent_faces.front().data(), t.adjacent_faces.front().data() + 2 * t.adjacent_faces.size(), faces.mutable_data());
-                std::copy(t.adjacent_vertices.front().data(), t.adjacent_vertices.front().data() + 2 * t.adjacent_vertices.size(), verts.mutable_data());
-            }
-            return py::make_tuple(faces, verts);
-        },
-        py::arg("path"), "(adjacent faces, adjacent vertices), int32 (E, 2), 0-based, -1 for none.");
 }
 
 }  // namespace faceflt::bindings

@@ -20,6 +20,7 @@ from typing import Callable
 
 from . import _core
 from .errors import DownloadError, ModelNotFoundError
+from .model_files import read_edge_topology, read_landmark_mapping, read_model_contour
 
 __all__ = [
     "EOS_REVISION",
@@ -103,7 +104,14 @@ def load_model(path: str | os.PathLike[str] | None = None) -> FaceModel:
         ModelFormatError: a file is truncated, corrupted or of an unsupported version.
     """
     directory = find_model_dir(path)
-    return _core.load_face_model(**{f.role: str(directory / f.name) for f in MODEL_FILES})
+    files = {f.role: directory / f.name for f in MODEL_FILES}
+    mapping = read_landmark_mapping(files["landmark_mapping"])
+    contour_right, contour_left = read_model_contour(files["model_contour"])
+    adjacent_faces, adjacent_vertices = read_edge_topology(files["edge_topology"])
+    return _core.load_face_model(
+        **{role: str(p) for role, p in files.items()}, mapping_vertex=mapping.vertex, right_contour_landmarks=mapping.right_contour,
+        left_contour_landmarks=mapping.left_contour, contour_right=contour_right, contour_left=contour_left,
+        adjacent_faces=adjacent_faces, adjacent_vertices=adjacent_vertices)
 
 
 def _sha256(path: Path) -> str:

@@ -1,11 +1,8 @@
 #include "faceflt/model/face_model.hpp"
 
 #include "faceflt/core/errors.hpp"
-#include "json.hpp"
 
 #include <algorithm>
-#include <cctype>
-#include <fstream>
 #include <limits>
 #include <stdexcept>
 
@@ -13,167 +10,23 @@ namespace faceflt::model {
 
 namespace {
 
-using detail::json_int;
-using detail::json_int_array;
-using detail::json_member;
-using detail::parse_json_file;
-
-std::string trim(const std::string& s) {
-    std::size_t a = 0, b = s.size();
-    while (a < b && std::isspace(static_cast<unsigned char>(s[a]))) ++a;
-    while (b > a && std::isspace(static_cast<unsigned char>(s[b - 1]))) --b;
-    return s.substr(a, b - a);
-}
-
-std::string strip_comment(const std::string& line) {
-    bool in_string = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        if (line[i] == '"') in_string = !in_string;
-        if (line[i] == '#' && !in_string) return line.substr(0, i);
-    }
-    return line;
-}
-
-int parse_int(const std::string& path, int line_no, const std::string& text) {
-    const std::string t = trim(text);
-    std::size_t used = 0;
-    long value = 0;
-    try {
-        value = std::stol(t, &used);
-    } catch (const std::exception&) {
-        used = 0;
-    }
-    if (t.empty() || used != t.size() || value < std::numeric_limits<int>::min() || value > std::numeric_limits<int>::max()) {
-        throw core::ModelFormatError(path + ": line " + std::to_string(line_no) + ": expected an integer, got '" + t + "'");
-    }
-    return static_cast<int>(value);
-}
-
-std::string unquote(const std::string& s) {
-    const std::string t = trim(s);
-    if (t.size() >= 2 && t.front() == '"' && t.back() == '"') return t.substr(1, t.size() - 2);
-    return t;
-}
-
-}  // namespace
-
-// The subset of TOML that eos's mapping files use: [sections], `key = integer`, `key = [integers]`
-// (possibly spread over several lines) and # comments.
-LandmarkMapping load_landmark_mapping(const std::string& path, int num_landmarks) {
-    std::ifstream file(path);
-    if (!file) throw core::ModelFormatError(path + ": cannot open the file (does it exist and is it readable?)");
-    LandmarkMapping m;
-    m.num_landmarks = num_landmarks;
-    m.vertex.assign(static_cast<std::size_t>(num_landmarks), -1);
-    std::string section, line, pending_key, pending_value;
-    int line_no = 0, pending_line = 0, mapped = 0;
-    auto landmark_index = [&](int one_based, int at_line, const std::string& what) {
-        if (one_based < 1 || one_based > num_landmarks) {
-            throw core::ModelFormatError(path + ": line " + std::to_string(at_line) + ": " + what + " " + std::to_string(one_based) +
-                                         " is outside 1.." + std::to_string(num_landmarks));
-        }
-        return one_based - 1;
-    };
-    auto finish_array = [&]() {
-        const std::string body = trim(pending_value.substr(1, pending_value.size() - 2));
-        std::vector<int> ids;
-        std::size_t start = 0;
-        while (start < body.size()) {
-            const std::size_t comma = body.find(',', start);
-            const std::string item = trim(body.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-            if (!item.empty()) ids.push_back(landmark_index(parse_int(path, pending_line, item), pending_line, "contour landmark"));
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-        }
-        if (section == "contour_landmarks" && pending_key == "right") m.right_contour_landmarks = ids;
-        if (section == "contour_landmarks" && pending_key == "left") m.left_contour_landmarks = ids;
-        pending_key.clear();
-        pending_value.clear();
-    };
-    while (std::getline(file, line)) {
-        ++line_no;
-        const std::string t = trim(strip_comment(line));
-        if (!pending_key.empty()) {
-            pending_value += " " + t;
-            if (pending_value.find(']') != std::string::npos) finish_array();
-            continue;
-        }
-        if (t.empty()) continue;
-        if (t.front() == '[') {
-            if (t.back() != ']') throw core::ModelFormatError(path + ": line " + std::to_string(line_no) + ": malformed section header");
-            section = trim(t.substr(1, t.size() - 2));
-            continue;
-        }
-        const std::size_t eq = t.find('=');
-        if (eq == std::string::npos) {
-            throw core::ModelFormatError(path + ": line " + std::to_string(line_no) + ": expected 'key = value', got '" + t + "'");
-        }
-        const std::string key = unquote(t.substr(0, eq));
-        const std::string value = trim(t.substr(eq + 1));
-        if (!value.empty() && value.front() == '[') {
-            pending_key = key;
-            pending_value = value;
-            pending_line = line_no;
-            if (value.find(']') != std::string::npos) finish_array();
-        } else if (section == "landmark_mappings") {
-            const int lm = landmark_index(parse_int(path, line_no, key), line_no, "landmark");
-            m.vertex[static_cast<std::size_t>(lm)] = parse_int(path, line_no, value);
-            if (m.vertex[static_cast<std::size_t>(lm)] < 0) {
-                throw core::ModelFormatError(path + ": line " + std::to_string(line_no) + ": negative vertex id");
-            }
-            ++mapped;
-        }
-    }
-    if (!pending_key.empty()) throw core::ModelFormatError(path + ": unterminated array for '" + pending_key + "'");
-    if (mapped < 4) {
-        throw core::ModelFormatError(path + ": expected a [landmark_mappings] section with at least 4 entries, found " +
-                                     std::to_string(mapped) + " (is this an eos landmark mapping file like ibug_to_sfm.txt?)");
-    }
-    return m;
-}
-
-ModelContour load_model_contour(const std::string& path) {
-    const auto doc = parse_json_file(path);
-    const auto& mc = json_member(path, doc, "model_contour", "");
-    ModelContour c;
-    c.right = json_int_array(path, json_member(path, mc, "right_contour", "model_contour"), "model_contour.right_contour");
-    c.left = json_int_array(path, json_member(path, mc, "left_contour", "model_contour"), "model_contour.left_contour");
-    if (c.right.empty() || c.left.empty()) throw core::ModelFormatError(path + ": the right and left contours must not be empty");
-    return c;
-}
-
-EdgeTopology load_edge_topology(const std::string& path) {
-    const auto doc = parse_json_file(path);
-    const auto& et = json_member(path, doc, "edge_topology", "");
-    EdgeTopology t;
-    auto read_pairs = [&](const char* name, std::vector<std::array<int, 2>>& out) {
-        const std::string where = std::string("edge_topology.") + name;
-        const auto& list = json_member(path, et, name, "edge_topology");
-        if (list.type != detail::JsonValue::Type::Array) throw core::ModelFormatError(path + ": '" + where + "' must be an array");
-        out.reserve(list.array.size());
-        for (std::size_t i = 0; i < list.array.size(); ++i) {
-            const std::string w = where + "[" + std::to_string(i) + "]";
-            const int a = json_int(path, json_member(path, list.array[i], "value0", w), w + ".value0");
-            const int b = json_int(path, json_member(path, list.array[i], "value1", w), w + ".value1");
-            if (a < 0 || b < 0) throw core::ModelFormatError(path + ": '" + w + "' holds a negative id (ids are 1-based, 0 = none)");
-            out.push_back({a - 1, b - 1});  // 1-based with 0 meaning "none" -> 0-based with -1
-        }
-    };
-    read_pairs("adjacent_faces", t.adjacent_faces);
-    read_pairs("adjacent_vertices", t.adjacent_vertices);
-    if (t.adjacent_faces.size() != t.adjacent_vertices.size()) {
-        throw core::ModelFormatError(path + ": adjacent_faces has " + std::to_string(t.adjacent_faces.size()) +
-                                     " edges but adjacent_vertices has " + std::to_string(t.adjacent_vertices.size()));
-    }
-    return t;
-}
-
-namespace {
-
 void check_vertex(const std::string& file, const std::string& what, int v, int n) {
     if (v < 0 || v >= n) {
         throw core::ModelFormatError(file + ": " + what + " refers to vertex " + std::to_string(v) + ", but the shape model has " +
                                      std::to_string(n) + " vertices (0.." + std::to_string(n - 1) + "); do the files belong to the same model?");
+    }
+}
+
+// Every number of a model array finite and of a plausible size (a face is about 200 model units across; a
+// component or a blendshape that moves a vertex by more than `limit` is a damaged file, not a face).
+template <typename Derived>
+void check_values(const std::string& file, const char* what, const Eigen::DenseBase<Derived>& a, float low, float high) {
+    for (Eigen::Index i = 0; i < a.size(); ++i) {
+        const float v = a.derived().data()[i];
+        if (!(v >= low && v <= high)) {
+            throw core::ModelFormatError(file + ": " + what + " holds " + std::to_string(v) + " (value " + std::to_string(i) +
+                                         "), outside " + std::to_string(low) + ".." + std::to_string(high) + "; is the file damaged?");
+        }
     }
 }
 
@@ -187,7 +40,7 @@ int nearest_vertex(const PcaModel& shape, const Eigen::Vector3f& p) {
 
 }  // namespace
 
-FaceModel load_face_model(const FaceModelFiles& files) {
+FaceModel load_face_model(const FaceModelFiles& files, LandmarkMapping mapping, ModelContour contour, EdgeTopology topology) {
     MorphableModel mm = load_morphable_model(files.shape_model);
     FaceModel f;
     f.shape = std::move(mm.shape);
@@ -196,6 +49,13 @@ FaceModel load_face_model(const FaceModelFiles& files) {
     f.expression = files.expression.empty() ? std::move(mm.expression) : load_blendshapes(files.expression);
     const int n = f.num_vertices();
     const std::string& expr_file = files.expression.empty() ? files.shape_model : files.expression;
+    constexpr float big = 1e4f;
+    check_values(files.shape_model, "the shape mean", f.shape.mean, -big, big);
+    check_values(files.shape_model, "the shape basis", f.shape.rescaled_basis, -big, big);
+    check_values(files.shape_model, "the shape eigenvalues", f.shape.eigenvalues, 0.0f, big * big);
+    check_values(files.shape_model, "the texture coordinates", f.texcoords, -1.0f, 2.0f);
+    check_values(expr_file, "the expression mean", f.expression.mean, -big, big);
+    check_values(expr_file, "the expression components", f.expression.basis, -big, big);
     if (f.expression.kind == ExpressionKind::None) {
         throw core::ModelFormatError(files.shape_model + ": the model holds no expression model and no blendshapes file was given");
     }
@@ -203,18 +63,31 @@ FaceModel load_face_model(const FaceModelFiles& files) {
         throw core::ModelFormatError(expr_file + ": expression components have " + std::to_string(f.expression.mean.size() / 3) +
                                      " vertices, the shape model " + std::to_string(n) + "; do the files belong to the same model?");
     }
-    f.mapping = load_landmark_mapping(files.landmark_mapping);
+    f.mapping = std::move(mapping);
+    if (static_cast<int>(f.mapping.vertex.size()) != f.mapping.num_landmarks) {
+        throw core::ModelFormatError(files.landmark_mapping + ": " + std::to_string(f.mapping.vertex.size()) + " landmarks, expected " +
+                                     std::to_string(f.mapping.num_landmarks));
+    }
+    for (const auto* side : {&f.mapping.right_contour_landmarks, &f.mapping.left_contour_landmarks}) {
+        for (int lm : *side) {
+            if (lm < 0 || lm >= f.mapping.num_landmarks) throw core::ModelFormatError(files.landmark_mapping + ": contour landmark out of range");
+        }
+    }
     for (int lm = 0; lm < f.mapping.num_landmarks; ++lm) {
         if (f.mapping.vertex[lm] >= 0) check_vertex(files.landmark_mapping, "landmark " + std::to_string(lm + 1), f.mapping.vertex[lm], n);
     }
-    f.contour = load_model_contour(files.model_contour);
+    f.contour = std::move(contour);
+    if (f.contour.right.empty() || f.contour.left.empty()) throw core::ModelFormatError(files.model_contour + ": a contour is empty");
     for (int v : f.contour.right) check_vertex(files.model_contour, "right_contour", v, n);
     for (int v : f.contour.left) check_vertex(files.model_contour, "left_contour", v, n);
-    f.topology = load_edge_topology(files.edge_topology);
+    f.topology = std::move(topology);
+    if (f.topology.adjacent_faces.size() != f.topology.adjacent_vertices.size()) {
+        throw core::ModelFormatError(files.edge_topology + ": adjacent_faces and adjacent_vertices differ in length");
+    }
     const int num_tris = static_cast<int>(f.triangles.size());
     for (std::size_t e = 0; e < f.topology.adjacent_faces.size(); ++e) {
         for (int k = 0; k < 2; ++k) {
-            if (f.topology.adjacent_faces[e][k] >= num_tris) {
+            if (f.topology.adjacent_faces[e][k] < -1 || f.topology.adjacent_faces[e][k] >= num_tris) {
                 throw core::ModelFormatError(files.edge_topology + ": edge " + std::to_string(e) + " refers to triangle " +
                                              std::to_string(f.topology.adjacent_faces[e][k] + 1) + " (1-based), the model has " +
                                              std::to_string(num_tris));

@@ -13,8 +13,8 @@
 
 namespace faceflt::model {
 
-// Which 2D landmarks (0-based indices into the detector's scheme) map to which model vertices,
-// read from eos's TOML mapping file (e.g. ibug_to_sfm.txt, whose keys are 1-based iBUG ids).
+// Which 2D landmarks (0-based indices into the detector's scheme) map to which model vertices, from
+// eos's TOML mapping file (e.g. ibug_to_sfm.txt; parsed and checked in Python, faceflt/model_files.py).
 struct LandmarkMapping {
     int num_landmarks = 68;
     std::vector<int> vertex;                   // (num_landmarks,), vertex id or -1 where not mapped
@@ -35,10 +35,6 @@ struct EdgeTopology {
     std::vector<std::array<int, 2>> adjacent_faces;
     std::vector<std::array<int, 2>> adjacent_vertices;
 };
-
-LandmarkMapping load_landmark_mapping(const std::string& path, int num_landmarks = 68);
-ModelContour load_model_contour(const std::string& path);
-EdgeTopology load_edge_topology(const std::string& path);
 
 struct FaceModelFiles {
     std::string shape_model;  // MorphableModel file, e.g. sfm_shape_3448.bin
@@ -75,7 +71,8 @@ core::Vertices build_mesh(const FaceModel& model, const Eigen::VectorXf& shape_c
 // The same, as a flat (3N,) xyz vector; the fitting works on this form.
 Eigen::VectorXf build_shape(const FaceModel& model, const Eigen::VectorXf& shape_coeffs, const Eigen::VectorXf& expression_coeffs);
 
-// Loads and cross-checks all files: every vertex and triangle id must be in range for the shape model.
-FaceModel load_face_model(const FaceModelFiles& files);
+// Loads the binary files and cross-checks them with the text files' contents (parsed by the caller; the
+// file names only name them in errors): every vertex and triangle id must be in range for the shape model.
+FaceModel load_face_model(const FaceModelFiles& files, LandmarkMapping mapping, ModelContour contour, EdgeTopology topology);
 
 }  // namespace faceflt::model
