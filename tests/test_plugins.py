@@ -367,6 +367,34 @@ def test_keypoints_a_user_extracted(tmp_path):
             det.detect([None])
     with pytest.raises(ValueError, match="image_size"):
         make_detector("keypoints", path=str(tmp_path / "dwpose.json")).detect([None])
+    # without width/height, the size of the frames it is given: faceflt's own openpose/ folder and DWPose dicts
+    blank = [np.zeros((size[1], size[0], 3), np.uint8)] * 4
+    for name in ("openpose", "dwpose"):
+        faces = make_detector("keypoints", path=sources[name]["path"]).detect(blank).landmarks
+        keep = np.isfinite(frames[1].face).all(1) & (frames[1].face_scores >= 0.3)
+        np.testing.assert_allclose(faces[1][keep], frames[1].face[keep], atol=0.01 * max(size), err_msg=name)
+
+
+def test_pose_keypoint_export_round_trips(tmp_path):
+    """ComfyUI's POSE_KEYPOINT (one JSON list of ControlNet-layout frames): written by the pose-keypoint format,
+    read back by the keypoints detector with every face, and a frame without a person kept as a frame without a face."""
+    rng = np.random.default_rng(8)
+    frames = [_frame(rng, index=i) for i in range(3)]
+    w = make_writer("pose-keypoint", tmp_path / "kps.json")
+    for f in frames:
+        w.write(f)
+    w.close()
+    doc = json.loads((tmp_path / "kps.json").read_text())
+    assert isinstance(doc, list) and len(doc) == 3 and {"people", "canvas_width", "canvas_height"} <= set(doc[0])
+    triplets = np.asarray(doc[0]["people"][0]["face_keypoints_2d"]).reshape(-1, 3)
+    assert set(np.unique(triplets[:, 2])) <= {0.0, 1.0} and triplets[:, :2].max() <= 1.0
+    doc.append({"people": [], "canvas_width": doc[0]["canvas_width"], "canvas_height": doc[0]["canvas_height"]})
+    (tmp_path / "kps.json").write_text(json.dumps(doc))
+    got = make_detector("keypoints", path=str(tmp_path / "kps.json")).detect([None] * 4)
+    for f, face in zip(frames, got.landmarks):
+        keep = np.isfinite(f.face).all(1) & (f.face_scores > 0)
+        np.testing.assert_allclose(face[keep], f.face[keep], atol=1e-3 * max(f.image_size))
+    assert np.isfinite(got.landmarks).any((1, 2)).tolist() == [True, True, True, False]
 
 
 def test_mediapipe_mesh_drawing(tmp_path):

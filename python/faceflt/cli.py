@@ -112,6 +112,28 @@ def _eval_synthetic(args: argparse.Namespace) -> int:
     return 0
 
 
+COMFYUI_SHIM = """# Written by `faceflt comfyui install`: ComfyUI loads faceflt's nodes from the faceflt package installed in
+# ComfyUI's Python environment (pip install faceflt there). Remove this folder to uninstall.
+from faceflt.comfyui import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+"""
+
+
+def _comfyui_install(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    root = Path(args.comfyui)
+    if not (root / "custom_nodes").is_dir():
+        raise InputError(f"{root}: no custom_nodes folder here; give the ComfyUI folder (the one holding main.py and custom_nodes)")
+    target = root / "custom_nodes" / "faceflt"
+    target.mkdir(exist_ok=True)
+    (target / "__init__.py").write_text(COMFYUI_SHIM)
+    print(f"faceflt's nodes (FLT Transform, FLT Draw Pose) are in {target}; restart ComfyUI. ComfyUI's Python must have "
+          "faceflt installed: run `pip install faceflt` with it.")
+    return 0
+
+
 def _plugins(args: argparse.Namespace) -> int:
     from .plugins import available_detectors, available_writers, get_plugin_manager
 
@@ -172,7 +194,10 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
                     "path=keypoints/ (keypoints)")
     p.add_argument("--format", default="dwpose,openpose,npz",
-                    help="comma-separated output formats: dwpose, mimicmotion, openpose, npz, or a plugin's")
+                    help="comma-separated output formats: dwpose (the pose video), mimicmotion, openpose (CMU's JSON per "
+                    "frame), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
+                    "pose-keypoint (one JSON list: ComfyUI's POSE_KEYPOINT), npz, or a plugin's (`faceflt plugins` "
+                    "lists them)")
     p.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
     p.add_argument("--smoothing", type=float, default=1.0,
@@ -296,6 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
     sy.set_defaults(run=_eval_synthetic)
 
+    comfy = commands.add_parser("comfyui", help="ComfyUI nodes: FLT Transform and FLT Draw Pose")
+    comfy_commands = comfy.add_subparsers(dest="comfyui_command", metavar="ACTION")
+    ci = comfy_commands.add_parser(
+        "install", formatter_class=argparse.RawDescriptionHelpFormatter,
+        help="add faceflt's nodes to a ComfyUI installation",
+        description="Writes custom_nodes/faceflt/__init__.py into the ComfyUI folder; it imports the nodes from this "
+        "package (faceflt.comfyui), so faceflt must be installed in ComfyUI's Python environment.\n\n"
+        "example:\n  faceflt comfyui install ~/ComfyUI")
+    ci.add_argument("comfyui", help="the ComfyUI folder (holding main.py and custom_nodes)")
+    ci.set_defaults(run=_comfyui_install)
+
     plugins = commands.add_parser("plugins", help="list installed plugins, detectors and output formats",
                                   description="Lists the plugins faceflt found (built-in and from the 'faceflt' entry-point "
                                   "group), with their versions and hooks, and the detectors and output formats they offer.")
@@ -323,8 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not hasattr(args, "run"):
-        parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+    if not hasattr(args, "run"):  # no command (or no action of one): its help, and a usage error's exit status
+        try:
+            parser.parse_args([*(sys.argv[1:] if argv is None else argv), "--help"])
+        except SystemExit:
+            pass
         return 2
     try:
         return args.run(args)

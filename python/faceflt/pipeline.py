@@ -188,6 +188,8 @@ class Pipeline:
             "dwpose": tmp / (f"{stem}_kps.mp4" if video else "dwpose"),
             "mimicmotion": tmp / (f"{stem}_mimicmotion.mp4" if video else "mimicmotion"),
             "openpose": tmp / "openpose",
+            "openpose-controlnet": tmp / "openpose_controlnet",
+            "pose-keypoint": tmp / "pose_keypoint.json",
             "npz": tmp / "keypoints.npz",
         }
         written = []

@@ -1,13 +1,18 @@
 """Keypoints a user already extracted, read frame by frame:
 
-- a folder of OpenPose JSON files (either layout; see openpose_json), one per frame, in name order;
+- a folder of OpenPose JSON files (either layout; see openpose_json), one per frame, in name order, such as
+  faceflt's own ``openpose/`` output;
+- a ComfyUI POSE_KEYPOINT export (what comfyui_controlnet_aux's DWPose node outputs and its "Save Pose
+  Keypoints" node writes): one JSON list, a ``{"people": [...], "canvas_width", "canvas_height"}`` per frame,
+  coordinates normalised to [0, 1];
 - a DWPose JSON file: a list of controlnet_aux-style pose dicts, one per frame, with coordinates
   normalised to [0, 1] (``bodies.candidate``/``subset``, ``faces``, ``hands``, optional ``*_score``;
-  -1 or a score below 0.3 marks a missing point) - give ``image_size``;
+  -1 or a score below 0.3 marks a missing point);
 - an .npz with arrays ``face`` (T, 68, 2) in pixels and optionally ``face_scores``, ``body``,
   ``body_scores``, ``hands``, ``hand_scores``, ``image_size`` (as faceflt's npz writer writes it).
 
-The ``keypoints`` detector replays such a file in step with the frames it is given.
+The ``keypoints`` detector replays such a file in step with the frames it is given; where a layout does not
+store the frame size (official OpenPose JSON, DWPose dicts), it is the size of those frames.
 """
 
 from __future__ import annotations
@@ -84,10 +89,20 @@ def read_keypoints(path: str | Path, image_size: tuple[int, int] | None = None) 
         poses = json.loads(path.read_text())
         if isinstance(poses, dict):
             poses = [poses]
-        if image_size is None:
-            raise ValueError(f"{path}: DWPose dicts hold normalised coordinates; pass image_size=(width, height)")
+        if not isinstance(poses, list) or not all(isinstance(p, dict) for p in poses):
+            raise ValueError(f"{path}: expected a list of pose dicts (a POSE_KEYPOINT export or DWPose dicts)")
         for i, pose in enumerate(poses):
-            yield _from_dwpose_dict(pose, image_size, i)
+            if "people" in pose:  # POSE_KEYPOINT / OpenPose layout: a frame without a person has no face
+                if pose["people"]:
+                    yield read_openpose(pose, image_size=image_size, index=i)
+                else:
+                    size = (int(pose["canvas_width"]), int(pose["canvas_height"])) if "canvas_width" in pose else image_size
+                    yield PoseFrame(index=i, image_size=size, face=np.full((68, 2), np.nan, np.float32),
+                                    face_scores=np.zeros(68, np.float32))
+            else:
+                if image_size is None:
+                    raise ValueError(f"{path}: DWPose dicts hold normalised coordinates; pass image_size=(width, height)")
+                yield _from_dwpose_dict(pose, image_size, i)
     else:
         raise ValueError(f"{path}: expected a folder of OpenPose JSON files, a DWPose .json or an .npz")
 
@@ -110,10 +125,18 @@ class KeypointFileDetector:
     def __init__(self, options: KeypointFileOptions) -> None:
         if not options.path:
             raise ValueError("the keypoints detector needs path= (a keypoint file or folder)")
-        size = (options.width, options.height) if options.width and options.height else None
-        self._frames = read_keypoints(options.path, size)
+        if not Path(options.path).exists():
+            raise ValueError(f"keypoints option path: no such file or folder {options.path!r}")
+        self._options = options
+        self._frames: Iterator[PoseFrame] | None = None
 
     def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
+        if self._frames is None:  # the frame size, where the file does not store it, is the frames'
+            o = self._options
+            first = images[0] if len(images) else None
+            size = ((o.width, o.height) if o.width and o.height else
+                    (first.shape[1], first.shape[0]) if isinstance(first, np.ndarray) else None)
+            self._frames = read_keypoints(o.path, size)
         frames = []
         for _ in images:
             frame = next(self._frames, None)

@@ -146,7 +146,39 @@ class OpenposeJsonWriter:
         pass
 
 
+@dataclass(frozen=True)
+class ControlnetJsonOptions:
+    variant: Literal["openpose", "controlnet"] = "controlnet"
+    """As OpenposeJsonOptions, with the ControlNet layout by default."""
+
+
+@dataclass(frozen=True)
+class PoseKeypointOptions:
+    pass
+
+
+class PoseKeypointWriter:
+    """One JSON file holding ComfyUI's POSE_KEYPOINT: a list with one ControlNet-layout document per frame, as
+    comfyui_controlnet_aux's DWPose node outputs it and its "Save Pose Keypoints" node writes it."""
+
+    def __init__(self, path: Path, options: PoseKeypointOptions) -> None:
+        self._path = path if path.suffix == ".json" else path.with_suffix(".json")
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._documents: list[dict] = []
+
+    def write(self, frame: PoseFrame) -> None:
+        self._documents.append(pose_to_openpose(frame, "controlnet"))
+
+    def close(self) -> None:
+        write_json_atomically(self._path, self._documents)
+
+
 @hookimpl
 def faceflt_register_writers() -> list[WriterSpec]:
     return [WriterSpec(name="openpose", options=OpenposeJsonOptions, factory=OpenposeJsonWriter,
-                       description="OpenPose JSON per frame (official pixels/70-point face, or the ControlNet normalised variant)")]
+                       description="OpenPose JSON per frame, CMU's layout (pixels, 70-point face)"),
+            WriterSpec(name="openpose-controlnet", options=ControlnetJsonOptions, factory=OpenposeJsonWriter,
+                       description="OpenPose JSON per frame, ControlNet / ComfyUI layout (normalised, 68-point face, "
+                       "canvas_width / canvas_height)"),
+            WriterSpec(name="pose-keypoint", options=PoseKeypointOptions, factory=PoseKeypointWriter,
+                       description="one JSON list of ControlNet-layout frames: ComfyUI's POSE_KEYPOINT")]

@@ -1,0 +1,203 @@
+"""ComfyUI nodes: FLT where the users of pose-guided animation models work.
+
+Install into ComfyUI with ``faceflt comfyui install /path/to/ComfyUI`` (it writes a two-line custom node,
+``custom_nodes/faceflt/__init__.py``, that imports this module), then restart ComfyUI. The nodes:
+
+- **FLT Transform**: a reference IMAGE, and the driving video as the POSE_KEYPOINT of comfyui_controlnet_aux's
+  DWPose node or as IMAGE frames -> POSE_KEYPOINT with the FLT face (the reference's face with the driver's
+  expression and head pose; body and hands passed through, or retargeted to the reference's limbs given the
+  reference's own POSE_KEYPOINT), and the pose IMAGE frames drawn as DWPose draws them.
+- **FLT Draw Pose**: POSE_KEYPOINT -> IMAGE frames, DWPose's drawing, for any pose ControlNet or pose guider.
+
+POSE_KEYPOINT is a list, one entry per frame, of ``{"people": [{"pose_keypoints_2d", "face_keypoints_2d",
+"hand_left_keypoints_2d", "hand_right_keypoints_2d"}], "canvas_width", "canvas_height"}`` with coordinates
+normalised to [0, 1] and confidence 1.0 for a point that is there, 0 for one that is not (controlnet_aux keeps a
+point only when its confidence is >= 1.0). IMAGE is a float tensor (B, H, W, C) in [0, 1]; torch is used when
+ComfyUI gives torch tensors, and is not needed otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .flt import Mode
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "FLTDrawPose", "FLTTransform"]
+
+CATEGORY = "faceflt"
+
+
+def images_to_numpy(images: Any) -> np.ndarray:
+    """ComfyUI IMAGE (B, H, W, C) float in [0, 1], torch or numpy -> uint8 RGB (B, H, W, 3)."""
+    if hasattr(images, "detach"):  # a torch tensor, without importing torch
+        images = images.detach().cpu().numpy()
+    array = np.asarray(images, np.float32)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"an IMAGE must be (B, H, W, C) with C 1, 3 or 4, got shape {array.shape}")
+    rgb = np.repeat(array, 3, -1) if array.shape[-1] == 1 else array[..., :3]
+    return np.ascontiguousarray(np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8))
+
+
+def numpy_to_images(frames: np.ndarray, like: Any = None) -> Any:
+    """uint8 (B, H, W, 3) -> ComfyUI IMAGE: a float32 torch tensor in [0, 1] where torch is there, else numpy."""
+    out = np.asarray(frames, np.float32) / 255.0
+    try:
+        import torch
+    except ImportError:
+        return out
+    return torch.from_numpy(out)
+
+
+def _frames_from_pose_keypoint(pose_keypoint: list) -> list:
+    from .plugins.builtin.openpose_json import read_openpose
+    from .plugins.types import PoseFrame
+
+    if not isinstance(pose_keypoint, list) or not pose_keypoint:
+        raise ValueError("POSE_KEYPOINT must be a non-empty list, one entry per frame (from the DWPose node)")
+    frames = []
+    for i, doc in enumerate(pose_keypoint):
+        if "canvas_width" not in doc or "canvas_height" not in doc:
+            raise ValueError(f"POSE_KEYPOINT frame {i} has no canvas_width / canvas_height")
+        if doc.get("people"):
+            frames.append(read_openpose(doc, index=i))
+        else:  # no person in this frame
+            size = (int(doc["canvas_width"]), int(doc["canvas_height"]))
+            frames.append(PoseFrame(index=i, image_size=size, face=np.full((68, 2), np.nan, np.float32),
+                                    face_scores=np.zeros(68, np.float32)))
+    return frames
+
+
+def _frames_from_images(frames: np.ndarray, detector) -> list:
+    from .plugins.types import PoseFrame
+    from .tracking import Tracker
+
+    tracker = Tracker(detector, 30)
+    out = []
+    for i, frame in enumerate(frames):
+        found = tracker.detect(frame)
+        out.append(PoseFrame(index=i, image_size=(frame.shape[1], frame.shape[0]), face=found.landmarks[0].astype(np.float32),
+                             face_scores=found.confidences[0].astype(np.float32)))
+    return out
+
+
+class FLTTransform:
+    """The reference's face with the driver's expression and head pose, as POSE_KEYPOINT and pose images."""
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {
+            "required": {
+                "reference": ("IMAGE",),
+                "mode": ([m.value for m in Mode], {"default": Mode.RELATIVE.value}),
+                "smoothing": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1}),
+                "retarget_body": ("BOOLEAN", {"default": False}),
+                "fps": ("FLOAT", {"default": 30.0, "min": 1.0, "max": 240.0, "step": 0.01}),
+            },
+            "optional": {
+                "pose_keypoint": ("POSE_KEYPOINT",),
+                "driving_frames": ("IMAGE",),
+                "reference_pose_keypoint": ("POSE_KEYPOINT",),
+            },
+        }
+
+    RETURN_TYPES = ("POSE_KEYPOINT", "IMAGE")
+    RETURN_NAMES = ("pose_keypoint", "pose_images")
+    FUNCTION = "transform"
+    CATEGORY = CATEGORY
+    DESCRIPTION = ("Facial Landmarks Transformation: keeps the reference picture's face shape, follows the driving "
+                   "video's expression and head pose. Drive it with the DWPose node's POSE_KEYPOINT or with frames.")
+
+    def transform(self, reference, mode: str = "relative", smoothing: float = 1.0, retarget_body: bool = False,
+                  fps: float = 30.0, pose_keypoint=None, driving_frames=None, reference_pose_keypoint=None) -> tuple:
+        from .driving import fit_driving, fit_reference
+        from .errors import InputError
+        from .flt import Reference, flt_landmarks
+        from .model import load_model
+        from .plugins import make_detector
+
+        mode = Mode.parse(mode)
+        if pose_keypoint is None and driving_frames is None:
+            raise ValueError("FLT Transform needs the driving video: connect pose_keypoint (DWPose node) or driving_frames")
+        if retarget_body and reference_pose_keypoint is None:
+            raise ValueError("retarget_body needs reference_pose_keypoint: the DWPose node's output for the reference image")
+        detector = make_detector("dlib")
+        ref_images = list(images_to_numpy(reference))
+        found = detector.detect(ref_images)
+        if not found.found.all():
+            raise InputError("no face found in the reference image; use a picture where the face is clearly visible")
+        sizes = np.array([(im.shape[1], im.shape[0]) for im in ref_images], np.int32)
+        model = load_model()
+        ref = Reference(found.landmarks.astype(np.float32), fit_reference(model, found.landmarks, sizes, found.confidences, 3.0),
+                        tuple(ref_images))
+        frames = (_frames_from_pose_keypoint(pose_keypoint) if pose_keypoint is not None
+                  else _frames_from_images(images_to_numpy(driving_frames), detector))
+        size = frames[0].image_size
+        landmarks = np.stack([f.face for f in frames]).astype(np.float32)
+        confidences = np.stack([f.face_scores for f in frames]).astype(np.float32)
+        track = fit_driving(model, landmarks, confidences, size, fps, smoothing=smoothing)
+        faces = flt_landmarks(model, mode, ref, track, smoothing=smoothing, detector=detector)
+        frames = [_with_face(f, faces[i]) for i, f in enumerate(frames)]
+        if retarget_body:
+            frames = _retarget(frames, _frames_from_pose_keypoint(reference_pose_keypoint)[0])
+        return _to_pose_keypoint(frames), numpy_to_images(_draw(frames), reference)
+
+
+def _with_face(frame, face: np.ndarray):
+    from dataclasses import replace
+
+    ok = np.isfinite(face).all(1)
+    return replace(frame, face=np.where(ok[:, None], face, np.nan).astype(np.float32), face_scores=ok.astype(np.float32))
+
+
+def _retarget(frames: list, reference):
+    from dataclasses import replace
+
+    from .retarget import retarget
+
+    if reference.body is None:
+        raise ValueError("reference_pose_keypoint holds no body")
+    bodies = np.stack([f.body if f.body is not None else np.full((18, 2), np.nan, np.float32) for f in frames])
+    faces = np.stack([f.face for f in frames])
+    hands = np.stack([f.hands if f.hands is not None else np.full((2, 21, 2), np.nan, np.float32) for f in frames])
+    # the reference's limbs, in the driving frames' pixels
+    scale = np.array(frames[0].image_size, np.float64) / np.array(reference.image_size, np.float64)
+    bodies, faces, hands = retarget(reference.body * scale, bodies, faces, hands)
+    return [replace(f, body=None if f.body is None else bodies[i], face=faces[i], hands=None if f.hands is None else hands[i])
+            for i, f in enumerate(frames)]
+
+
+def _to_pose_keypoint(frames: list) -> list[dict]:
+    from .plugins.builtin.openpose_json import pose_to_openpose
+
+    return [pose_to_openpose(f, "controlnet") for f in frames]
+
+
+def _draw(frames: list) -> np.ndarray:
+    from .plugins.builtin.dwpose_image import draw_dwpose, to_dwpose_dict
+
+    return np.stack([draw_dwpose(to_dwpose_dict(f), f.image_size[1], f.image_size[0]) for f in frames])
+
+
+class FLTDrawPose:
+    """POSE_KEYPOINT -> pose IMAGE frames, drawn as DWPose draws them (body, hands, face)."""
+
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return {"required": {"pose_keypoint": ("POSE_KEYPOINT",)}}
+
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("pose_images",)
+    FUNCTION = "draw"
+    CATEGORY = CATEGORY
+    DESCRIPTION = "Draws POSE_KEYPOINT frames as DWPose does, for a pose ControlNet or pose guider."
+
+    def draw(self, pose_keypoint) -> tuple:
+        return (numpy_to_images(_draw(_frames_from_pose_keypoint(pose_keypoint))),)
+
+
+NODE_CLASS_MAPPINGS = {"FLTTransform": FLTTransform, "FLTDrawPose": FLTDrawPose}
+NODE_DISPLAY_NAME_MAPPINGS = {"FLTTransform": "FLT Transform", "FLTDrawPose": "FLT Draw Pose"}
