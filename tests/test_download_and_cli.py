@@ -44,6 +44,22 @@ def test_an_unreachable_mirror_says_so(tmp_path):
         faceflt.download_model(tmp_path, base_url=(tmp_path / "nowhere").as_uri(), progress=None)
 
 
+def test_offline_download_says_what_to_do_and_leaves_nothing(tmp_path, capsys):
+    """No network (a refused connection): one line naming --url and FACEFLT_MODEL_DIR, no empty cache folder."""
+    dest = tmp_path / "cache" / "sfm"
+    assert main(["model", "download", "--dest", str(dest), "--url", "http://127.0.0.1:9/"]) == 1
+    err = capsys.readouterr().err
+    assert "--url" in err and "FACEFLT_MODEL_DIR" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not dest.exists()
+
+
+def test_a_plain_folder_is_a_mirror_and_files_are_readable(tmp_path, mirror):
+    dest = faceflt.download_model(tmp_path / "cache", base_url=str(mirror), progress=None)
+    assert all((p.stat().st_mode & 0o777) == 0o644 for p in dest.iterdir())
+    assert faceflt.load_model(dest).num_vertices == 3448
+    assert repr(faceflt.load_model(dest)).startswith("<faceflt FaceModel: 3448 vertices, 6736 triangles, 63 shape coefficients")
+
+
 def test_cli_download_and_info(tmp_path, mirror, capsys, monkeypatch):
     assert main(["model", "download", "--dest", str(tmp_path / "m"), "--url", mirror.as_uri()]) == 0
     monkeypatch.setenv("FACEFLT_MODEL_DIR", str(tmp_path / "m"))
@@ -56,6 +72,23 @@ def test_cli_reports_a_missing_model(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FACEFLT_MODEL_DIR", str(tmp_path))
     assert main(["model", "info"]) == 1
     assert "faceflt model download" in capsys.readouterr().err
+
+
+def test_eval_videos_without_arguments_is_one_line(capsys):
+    assert main(["eval", "videos"]) == 1
+    err = capsys.readouterr().err
+    assert "give --generated and --references" in err and "Traceback" not in err
+
+
+def test_help_shows_defaults_once_and_examples(capsys):
+    import pytest as _pytest
+
+    for argv in (["transform", "--help"], ["eval", "identity", "--help"], ["model", "download", "--help"]):
+        with _pytest.raises(SystemExit):
+            main(argv)
+        text = capsys.readouterr().out
+        assert "(default: None)" not in text and "default: dlib) (default" not in text
+        assert "example" in text, argv
 
 
 def test_cli_help_is_installed():

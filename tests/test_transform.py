@@ -383,3 +383,27 @@ def test_odd_width_video_frames_are_contiguous_and_detected(model_dir):
     frames = [frame for i, frame in open_frames(video) if i % 17 == 0]
     assert frames[0].shape == (412, 410, 3) and all(f.flags.c_contiguous for f in frames)
     assert detector.detect(frames).found.sum() >= 8  # of 10 (a few frames of this clip are hard for any detector)
+
+
+def test_debug_video_fps_for_frames_and_single_image_summary(tmp_path, reference, driving, model_dir):
+    """The debug video has five labelled panels (the last the pose image written); --fps sets a folder's rate; a
+    single image has no frame rate to report."""
+    import av
+    import cv2
+
+    result = faceflt.transform(reference, driving, tmp_path / "dbg", model_dir=str(model_dir), max_frames=4, formats=("npz",),
+                               debug_video=True, progress=False)
+    with av.open(str(tmp_path / "dbg" / "liveportrait_d3_debug.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 4 and frames[0].shape == (512, 5 * 512, 3)
+    assert frames[0][:, 4 * 512 :].max() > 200  # the pose image panel is drawn
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    with av.open(str(driving)) as c:
+        for i, f in zip(range(3), c.decode(video=0)):
+            cv2.imwrite(str(folder / f"{i:03d}.png"), f.to_ndarray(format="bgr24"))
+    assert faceflt.transform(reference, folder, tmp_path / "f", model_dir=str(model_dir), fps=12.5, formats=("npz",),
+                             progress=False).fps == 12.5
+    single = faceflt.transform(reference, folder / "000.png", tmp_path / "s", model_dir=str(model_dir), formats=("npz",),
+                               progress=False)
+    assert "1 driving frames (512x512):" in single.summary

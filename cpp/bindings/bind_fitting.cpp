@@ -84,6 +84,10 @@ std::vector<core::Points2> landmarks_from(const model::FaceModel& model, const F
 void bind_fitting(py::module_& m) {
     py::class_<FitOptions>(m, "FitOptions")
         .def(py::init<>())
+        .def("__repr__", [](const FitOptions& o) {
+            return "<faceflt core FitOptions: " + std::to_string(o.num_iterations) + " iterations, lambda_identity " +
+                   std::to_string(o.lambda_identity) + (o.fit_shape ? ", shape fitted>" : ", shape held>");
+        })
         .def_readwrite("num_iterations", &FitOptions::num_iterations)
         .def_readwrite("lambda_identity", &FitOptions::lambda_identity)
         .def_readwrite("lambda_expression", &FitOptions::lambda_expression)

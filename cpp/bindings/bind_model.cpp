@@ -54,6 +54,12 @@ const char* kind_name(model::ExpressionKind k) {
 
 void bind_model(py::module_& m) {
     py::class_<model::FaceModel>(m, "FaceModel", "A loaded face model: shape, expressions, landmark mapping, contours, edges.")
+        .def("__repr__", [](const model::FaceModel& f) {
+            return "<faceflt FaceModel: " + std::to_string(f.num_vertices()) + " vertices, " + std::to_string(f.triangles.size()) +
+                   " triangles, " + std::to_string(f.shape.num_components()) + " shape coefficients, " +
+                   std::to_string(f.expression.num_coefficients()) + " expression coefficients (" + kind_name(f.expression.kind) +
+                   "), " + std::to_string(f.mapping.num_landmarks) + " landmarks>";
+        })
         .def_property_readonly("num_vertices", &model::FaceModel::num_vertices)
         .def_property_readonly("num_shape_coefficients", [](const model::FaceModel& f) { return f.shape.num_components(); })
         .def_property_readonly("num_expression_coefficients", [](const model::FaceModel& f) { return f.expression.num_coefficients(); })
@@ -127,6 +133,10 @@ void bind_model(py::module_& m) {
         "file names name them in errors.");
 
     py::class_<model::MorphableModel>(m, "MorphableModel", "The contents of an eos MorphableModel file.")
+        .def("__repr__", [](const model::MorphableModel& mm) {
+            return "<faceflt MorphableModel version " + std::to_string(mm.version) + ": " + std::to_string(mm.shape.num_vertices()) +
+                   " vertices, " + std::to_string(mm.shape.num_components()) + " shape components>";
+        })
         .def_readonly("version", &model::MorphableModel::version)
         .def_property_readonly("shape_mean", [](const model::MorphableModel& mm) { return vertices_array(mm.shape.mean); })
         .def_property_readonly("shape_basis", [](const model::MorphableModel& mm) { return matrix_array(mm.shape.orthonormal_basis); })

@@ -49,6 +49,10 @@ void bind_render(py::module_& m) {
         .def_property_readonly("width", &render::Renderer::width)
         .def_property_readonly("height", &render::Renderer::height)
         .def_property_readonly("samples", &render::Renderer::samples)
+        .def("__repr__", [](const render::Renderer& r) {
+            return "<faceflt Renderer " + r.name() + " " + std::to_string(r.width()) + "x" + std::to_string(r.height()) +
+                   ", " + std::to_string(r.samples()) + " sample(s)>";
+        })
         .def("pending_error", &render::Renderer::pending_error, "An OpenGL error recorded but not raised (0: none).")
         .def(
             "set_mesh",

@@ -78,12 +78,25 @@ def _eval_videos(args: argparse.Namespace) -> int:
     from .io.frames import IMAGE_SUFFIXES
 
     if args.pairs:
+        if not Path(args.pairs).is_file():
+            raise InputError(f"{args.pairs}: no such file (--pairs takes a CSV with columns video, reference)")
         with open(args.pairs, newline="") as f:
             base = Path(args.pairs).parent
-            pairs = [(base / row["video"], base / row["reference"]) for row in csv.DictReader(f)]
+            rows = list(csv.DictReader(f))
+        if not rows or not {"video", "reference"} <= set(rows[0]):
+            raise InputError(f"{args.pairs}: expected a CSV with columns video, reference")
+        pairs = [(base / row["video"], base / row["reference"]) for row in rows]
     else:
+        if not args.generated or not args.references:
+            raise InputError("give --generated and --references (folders of videos and of pictures), or --pairs with a CSV; "
+                             "see `faceflt eval videos --help`")
+        for folder in (args.generated, args.references):
+            if not Path(folder).is_dir():
+                raise InputError(f"{folder}: no such folder")
         videos = sorted(p for p in Path(args.generated).iterdir() if p.suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif"))
         images = sorted(p for p in Path(args.references).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not videos or not images:
+            raise InputError(f"need videos in {args.generated} and pictures in {args.references}")
         pairs = bijection(videos, images, args.seed)
     embedder = make_embedder(args.arcface_model)
     features = InceptionEmbedder(args.inception_model) if args.inception_model else None
@@ -200,6 +213,8 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     "lists them)")
     p.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frames per second of the driving frames (default: the video's own; 30 for a folder of frames)")
     p.add_argument("--smoothing", type=float, default=1.0,
                     help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
                     "and of the driver's landmarks that the relative mode moves (1: 10 Hz minimum cutoff)")
@@ -217,26 +232,62 @@ def _job_options(args: argparse.Namespace, **extra):
     return TransformOptions(
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
         reference_detector=args.reference_detector, formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
-        model_dir=args.model_dir, max_frames=args.max_frames, smoothing=0.0 if args.no_smoothing else args.smoothing,
+        model_dir=args.model_dir, max_frames=args.max_frames, fps=args.fps,
+        smoothing=0.0 if args.no_smoothing else args.smoothing,
         max_gap=args.max_gap, retarget_body=args.retarget_body, **extra)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Descriptions are wrapped paragraph by paragraph, and example blocks (indented lines) are kept as written;
+    an option's default is shown once, where it says something (not for required options, flags, or None)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        import textwrap
+
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if len(lines) > 1 and all(line.startswith("  ") for line in lines[1:]):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(paragraphs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or action.required or default in (None, False, [], argparse.SUPPRESS)
+                or action.option_strings == [] or isinstance(action, argparse._StoreTrueAction)):
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faceflt",
+        formatter_class=_Formatter,
         description="Facial Landmarks Transformation: keep a reference face's identity while following a "
-        "driving video's expression and head pose, as landmarks for pose-guided animation models.",
+        "driving video's expression and head pose, as landmarks for pose-guided animation models.\n\n"
+        "examples:\n"
+        "  faceflt model download\n"
+        "  faceflt transform --reference A.jpg --driving B.mp4 --out out/\n"
+        "  faceflt plugins",
     )
     parser.add_argument("--version", action="version", version=f"faceflt {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tr = commands.add_parser(
         "transform", help="reference picture(s) + driving video -> identity-preserving pose conditions",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
         description="Fits the face model to the reference picture(s) and to every driving frame, keeps the reference's "
         "face shape with the driver's expression and head pose, and writes the FLT landmarks, pose images/video and "
         "keypoint files to OUT (landmarks.npz always; <name>_kps.mp4 for the dwpose format, as Moore-AnimateAnyone "
-        "names it). Outputs are written to a temporary folder and moved into place at the end.")
+        "names it). Outputs are written to a temporary folder and moved into place at the end.\n\n"
+        "examples:\n"
+        "  faceflt transform --reference A.jpg --driving B.mp4 --out out/\n"
+        "  faceflt transform --reference A.jpg --driving frames/ --fps 25 --out out/ --format dwpose,pose-keypoint\n"
+        "  faceflt transform --reference A.jpg --driving B.mp4 --out out/ --detector keypoints \\\n"
+        "      --detector-option path=B_pose_keypoint.json --retarget-body")
     tr.add_argument("--reference", action="append", required=True, metavar="IMAGE",
                     help="picture of the person to animate; repeat for several pictures of the same person (one identity "
                     "is fitted over all)")
@@ -251,11 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(run=_transform)
 
     ba = commands.add_parser(
-        "batch", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "batch", formatter_class=_Formatter,
         help="run transform over a manifest of (reference, driving, out), in parallel and resumable",
         description="Reads a CSV (columns reference, driving, out; several references separated by ';') or a JSON list "
         "of such objects, and runs every item whose out folder has no landmarks.npz yet, in worker processes (or Ray "
-        "tasks with --engine ray). Failures are listed with their errors at the end; exit code 1 if any failed.")
+        "tasks with --engine ray). Failures are listed with their errors at the end; exit code 1 if any failed. Ctrl-C "
+        "stops at once; the same command resumes.\n\n"
+        "example:\n  faceflt batch jobs.csv --workers 2 --format dwpose,npz")
     ba.add_argument("manifest", help="the manifest (.csv or .json); relative paths are from its folder")
     ba.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     ba.add_argument("--engine", choices=["process", "ray"], default="process",
@@ -266,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("eval", help="measure what FLT does")
     ev_commands = ev.add_subparsers(dest="eval_command", metavar="WHAT")
     ie = ev_commands.add_parser(
-        "identity", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "identity", formatter_class=_Formatter,
         help="identity transfer against each reference person's own video, expression fidelity and jitter of every mode",
         description="The identity-transfer protocol (faceflt.evaluation.transfer): each video shows one person. For every "
         "ordered pair A <- B, a frontal mouth-closed frame from the first third of A's video is the reference picture, "
@@ -290,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     ie.set_defaults(run=_eval_identity)
 
     vi = ev_commands.add_parser(
-        "videos", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "videos", formatter_class=_Formatter,
         help="identity of generated videos: per-video cosine similarity to the reference, and a Frechet distance",
         description="For each generated video and its reference picture: the cosine similarity of every frame's face "
         "embedding with the reference's, mean and variance over frames (the paper's Eq. 3); and the Frechet distance "
@@ -309,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     vi.set_defaults(run=_eval_videos)
 
     sy = ev_commands.add_parser(
-        "synthetic", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "synthetic", formatter_class=_Formatter,
         help="each mode's error where the exact FLT answer is known (faces drawn from the model)",
         description="Draws driver and reference identities, expressions and head motion from the face model, adds "
         "detector-like noise to the landmarks, runs the fitting and FLT stages, and reports each mode's mean error "
@@ -324,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     comfy = commands.add_parser("comfyui", help="ComfyUI nodes: FLT Transform and FLT Draw Pose")
     comfy_commands = comfy.add_subparsers(dest="comfyui_command", metavar="ACTION")
     ci = comfy_commands.add_parser(
-        "install", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "install", formatter_class=_Formatter,
         help="add faceflt's nodes to a ComfyUI installation",
         description="Writes custom_nodes/faceflt/__init__.py into the ComfyUI folder; it imports the nodes from this "
         "package (faceflt.comfyui), so faceflt must be installed in ComfyUI's Python environment.\n\n"
@@ -340,14 +393,17 @@ def build_parser() -> argparse.ArgumentParser:
     model = commands.add_parser("model", help="find, download or inspect the Surrey Face Model files")
     model_commands = model.add_subparsers(dest="model_command", metavar="ACTION")
     download = model_commands.add_parser(
-        "download",
+        "download", formatter_class=_Formatter,
         help="download the model files (from eos, sha256-checked) into the user cache",
         description=f"Downloads {', '.join(f.name for f in MODEL_FILES)} and checks each against its pinned sha256. "
-        "The Surrey Face Model is free for non-commercial use only.",
+        "The Surrey Face Model is free for non-commercial use only.\n\n"
+        "examples:\n"
+        "  faceflt model download\n"
+        "  faceflt model download --url /media/usb/eos/share     # offline, from a copy of the files",
     )
     download.add_argument("--dest", default=None, help=f"target folder (default: {cache_dir()})")
     download.add_argument("--url", default=DEFAULT_URL,
-                          help="base URL of the files; a local mirror works, e.g. file:///data/eos/share/ (default: %(default)s)")
+                          help="base URL of the files, or a folder holding them (a local mirror works offline)")
     download.add_argument("--force", action="store_true", help="download again even if valid files are present")
     download.set_defaults(run=_model_download)
     info = model_commands.add_parser("info", help="say which model files are used and what they hold")

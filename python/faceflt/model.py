@@ -130,6 +130,43 @@ def _default_progress(name: str, done: int, total: int | None) -> None:
     sys.stderr.flush()
 
 
+def _download_one(f: ModelFile, target: Path, base_url: str, force: bool, progress) -> None:
+    final = target / f.name
+    if final.is_file() and not force and _sha256(final) == f.sha256:
+        return
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", dir=target)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base_url + f.name, timeout=60) as response:
+            total = response.headers.get("Content-Length")
+            total_bytes = int(total) if total else None
+            done = 0
+            while block := response.read(1 << 16):
+                out.write(block)
+                done += len(block)
+                if progress:
+                    progress(f.name, done, total_bytes)
+        if progress:
+            sys.stderr.write("\n")
+        digest = _sha256(tmp)
+        if digest != f.sha256:
+            raise DownloadError(
+                f"{base_url}{f.name}: sha256 {digest} does not match the pinned {f.sha256}; "
+                "the mirror holds a different or corrupted file. Nothing was installed for it."
+            )
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the model files are for every user of the cache
+        shutil.move(tmp, final)
+    except urllib.error.URLError as e:
+        reason = getattr(e, "reason", e)
+        raise DownloadError(f"could not download {base_url}{f.name} ({reason}). Without internet, copy the files from a "
+                            "machine that has them and pass --url /path/to/folder (or a file:// URL), or point "
+                            f"{ENV_VAR} at a folder that holds them") from None
+    except OSError as e:
+        raise DownloadError(f"could not write {final} ({e.strerror}); choose another --dest") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def download_model(
     dest: str | os.PathLike[str] | None = None,
     base_url: str = DEFAULT_URL,
@@ -138,7 +175,7 @@ def download_model(
 ) -> Path:
     """Downloads the model files into ``dest`` (default: the user cache), checking each sha256.
 
-    ``base_url`` may be any URL urllib opens, including ``file:///path/to/mirror/``, so a local
+    ``base_url`` may be any URL urllib opens, including ``file:///path/to/mirror/``, or a plain folder, so a local
     mirror works offline. Files already present with the right checksum are kept. A file is written
     under a temporary name and moved into place only once its checksum matches, so an interrupted or
     corrupted download never leaves a bad file behind.
@@ -147,36 +184,17 @@ def download_model(
         DownloadError: a file could not be fetched or did not match its pinned sha256.
     """
     target = Path(dest) if dest is not None else cache_dir()
-    target.mkdir(parents=True, exist_ok=True)
+    if "://" not in base_url:  # a plain folder works as a mirror too
+        base_url = Path(base_url).expanduser().resolve().as_uri()
     if not base_url.endswith("/"):
         base_url += "/"
-    for f in MODEL_FILES:
-        final = target / f.name
-        if final.is_file() and not force and _sha256(final) == f.sha256:
-            continue
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", dir=target)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base_url + f.name, timeout=60) as response:
-                total = response.headers.get("Content-Length")
-                total_bytes = int(total) if total else None
-                done = 0
-                while block := response.read(1 << 16):
-                    out.write(block)
-                    done += len(block)
-                    if progress:
-                        progress(f.name, done, total_bytes)
-            if progress:
-                sys.stderr.write("\n")
-            digest = _sha256(tmp)
-            if digest != f.sha256:
-                raise DownloadError(
-                    f"{base_url}{f.name}: sha256 {digest} does not match the pinned {f.sha256}; "
-                    "the mirror holds a different or corrupted file. Nothing was installed for it."
-                )
-            shutil.move(tmp, final)
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            raise DownloadError(f"could not download {base_url}{f.name}: {e}") from e
-        finally:
-            tmp.unlink(missing_ok=True)
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        for f in MODEL_FILES:
+            _download_one(f, target, base_url, force, progress)
+    except BaseException:
+        if created and not any(target.iterdir()):  # nothing was installed: leave no empty folder behind
+            target.rmdir()
+        raise
     return target

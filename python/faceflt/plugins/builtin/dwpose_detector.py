@@ -127,7 +127,10 @@ class DwposeDetector:
     scheme = "ibug68"
 
     def __init__(self, options: DwposeOptions) -> None:
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ImportError("the dwpose detector runs its models with onnxruntime: pip install \"faceflt[dwpose]\"") from None
 
         for what, path in (("detector_model (yolox_l.onnx)", options.detector_model), ("pose_model (dw-ll_ucoco_384.onnx)", options.pose_model)):
             if not path or not os.path.isfile(path):

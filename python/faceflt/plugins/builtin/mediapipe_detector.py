@@ -65,7 +65,7 @@ def _interpreter(path: str):
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as e:
-        raise ImportError("the mediapipe detector runs its models with ai-edge-litert: `pip install ai-edge-litert`") from e
+        raise ImportError("the mediapipe detector runs its models with ai-edge-litert: pip install \"faceflt[mediapipe]\"") from e
     it = Interpreter(model_path=path, num_threads=1)
     it.allocate_tensors()
     return it
