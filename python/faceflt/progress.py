@@ -13,8 +13,10 @@ __all__ = ["Progress"]
 class Progress:
     def __init__(self, label: str, total: int | None, enabled: bool, unit: str = "frames") -> None:
         self.done = 0
-        self._bar = tqdm(total=total, desc=label, unit=" " + unit, disable=not enabled, file=sys.stderr, dynamic_ncols=True,
+        shown = enabled and sys.stderr.isatty()  # no carriage-return lines in a log file or a pipe
+        self._bar = tqdm(total=total, desc=label, unit=" " + unit, disable=not shown, file=sys.stderr, dynamic_ncols=True,
                          leave=False)
+
 
     def step(self, n: int = 1) -> None:
         self.done += n
