@@ -56,7 +56,7 @@ def test_unknown_names_and_options_say_what_exists():
         make_detector("nope")
     with pytest.raises(ValueError, match=r"'dlib' has no option upsampel; its options are: predictor, upsample"):
         make_detector("dlib", upsampel=2)
-    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, mediapipe, mimicmotion, npz, openpose"):
+    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, dwpose-png, mediapipe, mimicmotion, npz, openpose"):
         make_writer("gif", "out")
 
 
@@ -254,7 +254,9 @@ def test_dwpose_writer_streams_png_and_mp4(tmp_path):
     with av.open(str(tmp_path / "pose_kps.mp4")) as container:
         decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     assert len(decoded) == 6 and decoded[0].shape == (192, 256, 3)
-    first = draw_dwpose(to_dwpose_dict(frames[0]), 192, 256)
+    from faceflt.plugins.builtin.dwpose_image import draw_at
+
+    first = draw_at(frames[0], 512)  # drawn on a 512-pixel short side and resized, Moore-AnimateAnyone's way
     assert np.abs(decoded[0].astype(int) - first).mean() < 8  # H.264 is lossy
 
 
@@ -432,3 +434,31 @@ def test_mediapipe_mesh_drawing(tmp_path):
 def test_mediapipe_task_model_is_the_users():
     with pytest.raises(FileNotFoundError, match="face_landmarker.task"):
         make_detector("mediapipe", task_model="/nonexistent/face_landmarker.task")
+
+
+def test_draw_resolution_sets_the_stroke_thickness(tmp_path):
+    """HD frames drawn on a 512-pixel canvas and resized (Moore-AnimateAnyone's way, the dwpose default) have strokes
+    twice as thick as drawn at the frame's own 1024 pixels; dwpose-png writes a PNG folder whatever the input."""
+    import cv2
+
+    from faceflt.plugins.builtin.dwpose_image import draw_at, draw_dwpose, to_dwpose_dict
+
+    rng = np.random.default_rng(3)
+    frame = _frame(rng, size=(1024, 1024))
+    body = np.full((18, 2), np.nan, np.float32)
+    body[1], body[2] = (400, 300), (600, 300)  # neck and right shoulder: one horizontal limb
+    frame = PoseFrame(index=0, image_size=(1024, 1024), face=np.full((68, 2), np.nan, np.float32), face_scores=np.zeros(68, np.float32),
+                      body=body, body_scores=np.ones(18, np.float32))
+    thick = lambda image: int((image[:, 500].max(-1) > 0).sum())  # the limb's thickness at x = 500
+    at_512, native = draw_at(frame, 512), draw_at(frame, 0)
+    np.testing.assert_array_equal(native, draw_dwpose(to_dwpose_dict(frame), 1024, 1024))
+    half = PoseFrame(index=0, image_size=(512, 512), face=frame.face, face_scores=frame.face_scores, body=body / 2,
+                     body_scores=frame.body_scores)
+    np.testing.assert_array_equal(at_512, cv2.resize(draw_dwpose(to_dwpose_dict(half), 512, 512), (1024, 1024)))
+    assert thick(at_512) >= 1.7 * thick(native)
+    w = make_writer("dwpose-png", tmp_path / "clip_kps.mp4", fps=25.0, draw_resolution=0)
+    w.write(frame)
+    w.close()
+    assert (tmp_path / "clip_kps" / "000000.png").is_file()
+    with pytest.raises(ValueError, match="draw_resolution"):
+        make_writer("dwpose", tmp_path / "x", draw_resolution=-5)

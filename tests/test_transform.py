@@ -393,6 +393,7 @@ def test_debug_video_fps_for_frames_and_single_image_summary(tmp_path, reference
 
     result = faceflt.transform(reference, driving, tmp_path / "dbg", model_dir=str(model_dir), max_frames=4, formats=("npz",),
                                debug_video=True, progress=False)
+    assert result.outputs[-1].name == "liveportrait_d3_debug.mp4"
     with av.open(str(tmp_path / "dbg" / "liveportrait_d3_debug.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 4 and frames[0].shape == (512, 5 * 512, 3)

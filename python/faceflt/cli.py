@@ -208,11 +208,15 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     "path=keypoints/ (keypoints)")
     p.add_argument("--format", default="dwpose,openpose,npz",
                     help="comma-separated output formats: dwpose (the pose video), mimicmotion, openpose (CMU's JSON per "
-                    "frame), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
+                    "frame), dwpose-png (the pose images as a PNG folder, also for a video), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
                     "pose-keypoint (one JSON list: ComfyUI's POSE_KEYPOINT), npz, or a plugin's (`faceflt plugins` "
                     "lists them)")
     p.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
+    p.add_argument("--draw-resolution", type=int, default=None, metavar="PIXELS",
+                   help="short side of the canvas pose images are drawn on before resizing to the frame, so that strokes "
+                   "on HD video are as thick as the models saw in training (default: each format's tool's: 512 for dwpose, "
+                   "as Moore-AnimateAnyone; 2160 for mimicmotion; 0: the frame's own size)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second of the driving frames (default: the video's own; 30 for a folder of frames)")
     p.add_argument("--smoothing", type=float, default=1.0,
@@ -232,7 +236,7 @@ def _job_options(args: argparse.Namespace, **extra):
     return TransformOptions(
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
         reference_detector=args.reference_detector, formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
-        model_dir=args.model_dir, max_frames=args.max_frames, fps=args.fps,
+        model_dir=args.model_dir, max_frames=args.max_frames, fps=args.fps, draw_resolution=args.draw_resolution,
         smoothing=0.0 if args.no_smoothing else args.smoothing,
         max_gap=args.max_gap, retarget_body=args.retarget_body, **extra)
 

@@ -56,6 +56,9 @@ class TransformOptions:
     driver's landmarks that the relative mode moves (0: off)."""
     fps: float | None = None
     """Frames per second of the driving frames; None: the video's own (30 for a folder of frames)."""
+    draw_resolution: int | None = None
+    """Short side, pixels, of the canvas pose images are drawn on before resizing to the frame (None: each format's
+    own tool's: 512 for dwpose as Moore-AnimateAnyone, 2160 for mimicmotion; 0: the frame's own size)."""
     max_gap: int = 8
     """Gaps without a face up to this many frames are interpolated; longer ones stay empty."""
     redetect_interval: int = 30
@@ -191,6 +194,7 @@ class Pipeline:
         targets = {
             "dwpose": tmp / (f"{stem}_kps.mp4" if video else "dwpose"),
             "mimicmotion": tmp / (f"{stem}_mimicmotion.mp4" if video else "mimicmotion"),
+            "dwpose-png": tmp / f"{stem}_kps",
             "openpose": tmp / "openpose",
             "openpose-controlnet": tmp / "openpose_controlnet",
             "pose-keypoint": tmp / "pose_keypoint.json",
@@ -201,6 +205,8 @@ class Pipeline:
         for name in self.options.formats:
             target = targets.get(name, tmp / name)
             options = {"fps": fps} if name in ("dwpose", "mimicmotion") and video else {}
+            if name in ("dwpose", "dwpose-png", "mimicmotion") and self.options.draw_resolution is not None:
+                options["draw_resolution"] = self.options.draw_resolution
             writer = make_writer(name, target, **options)
             bar = Progress(f"writing {name}", len(flt), self.options.progress)
             try:
@@ -219,7 +225,7 @@ class Pipeline:
         the pose image as the dwpose format draws it, each panel labelled."""
         import cv2
 
-        from .plugins.builtin.dwpose_image import FrameSink, draw_dwpose, to_dwpose_dict
+        from .plugins.builtin.dwpose_image import DwposeImageOptions, FrameSink, draw_at
         from .render import Renderer
 
         driving_lms = detections["landmarks"]
@@ -245,7 +251,8 @@ class Pipeline:
                 if cameras.ok[i]:
                     panels[3] = renderer.render(meshes[i], cameras, i, background=frame).rgba[0, ..., :3]
                 pose = self._frame_for(i, size, flt[i], detections, status[i])
-                panels.append(draw_dwpose(to_dwpose_dict(pose), size[1], size[0]))
+                resolution = DwposeImageOptions().draw_resolution if self.options.draw_resolution is None else self.options.draw_resolution
+                panels.append(draw_at(pose, resolution))
                 panels = [np.ascontiguousarray(panel) for panel in panels]
                 scale = max(size) / 640
                 for panel, label in zip(panels, labels):

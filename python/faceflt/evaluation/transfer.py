@@ -32,7 +32,6 @@ detected 68 points.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -280,8 +279,6 @@ def summarise(scores: list[PairScores], method: str) -> Summary:
     return Summary(method, transfer, turned, mean([s.fidelity for s in mine]), mean([s.amplitude for s in mine]),
                    mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine))
 
-
-Method = Callable[[Person, Person, int], np.ndarray]
 
 
 def calibrate(clips: list[Clip]) -> dict[str, tuple[float, float, int]]:

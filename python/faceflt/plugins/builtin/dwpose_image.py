@@ -172,6 +172,32 @@ def draw_mimicmotion(frame: PoseFrame, reference_short_side: int = 2160) -> np.n
 class DwposeImageOptions:
     fps: float = 30.0
     """Frame rate of an mp4 output."""
+    draw_resolution: int = 512
+    """Short side, pixels, of the canvas the strokes are drawn on before it is resized to the frame (Moore-AnimateAnyone
+    draws at 512, so HD frames get the stroke thickness its models were trained on); 0: draw at the frame's own size."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.draw_resolution, bool) or not isinstance(self.draw_resolution, int) or not 0 <= self.draw_resolution <= 8192:
+            raise ValueError(f"draw_resolution must be a whole number of pixels from 0 to 8192, got {self.draw_resolution!r}")
+
+
+@dataclass(frozen=True)
+class MimicmotionImageOptions(DwposeImageOptions):
+    draw_resolution: int = 2160
+    """As for dwpose; MimicMotion draws on a 2160-pixel short side."""
+
+
+def draw_at(frame: PoseFrame, short_side: int) -> np.ndarray:
+    """The DWPose drawing of a frame on a canvas whose short side is ``short_side`` (0: the frame's size),
+    resized to the frame's size."""
+    import cv2
+
+    w, h = frame.image_size
+    if not short_side or short_side == min(w, h):
+        return draw_dwpose(to_dwpose_dict(frame), h, w)
+    ratio = short_side / min(w, h)
+    canvas = draw_dwpose(to_dwpose_dict(frame), int(round(h * ratio)), int(round(w * ratio)))
+    return cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA if ratio > 1 else cv2.INTER_LINEAR)
 
 
 class FrameSink:
@@ -212,24 +238,33 @@ class FrameSink:
 class DwposeImageWriter:
     def __init__(self, path: Path, options: DwposeImageOptions) -> None:
         self._sink = FrameSink(path, options.fps)
+        self._options = options
 
     def write(self, frame: PoseFrame) -> None:
-        width, height = frame.image_size
-        self._sink.write(frame.index, draw_dwpose(to_dwpose_dict(frame), height, width))
+        self._sink.write(frame.index, draw_at(frame, self._options.draw_resolution))
 
     def close(self) -> None:
         self._sink.close()
 
 
+class DwposePngWriter(DwposeImageWriter):
+    """The dwpose drawing as a folder of numbered PNGs whatever the input (UniAnimate reads pose frames so)."""
+
+    def __init__(self, path: Path, options: DwposeImageOptions) -> None:
+        super().__init__(path.with_suffix("") if path.suffix.lower() == ".mp4" else path, options)
+
+
 class MimicmotionImageWriter(DwposeImageWriter):
     def write(self, frame: PoseFrame) -> None:
-        self._sink.write(frame.index, draw_mimicmotion(frame))
+        self._sink.write(frame.index, draw_mimicmotion(frame, self._options.draw_resolution or min(frame.image_size)))
 
 
 @hookimpl
 def faceflt_register_writers() -> list[WriterSpec]:
     return [WriterSpec(name="dwpose", options=DwposeImageOptions, factory=DwposeImageWriter,
                        description="pose images as controlnet_aux / Moore-AnimateAnyone draw them (PNG folder or .mp4)"),
-            WriterSpec(name="mimicmotion", options=DwposeImageOptions, factory=MimicmotionImageWriter,
+            WriterSpec(name="dwpose-png", options=DwposeImageOptions, factory=DwposePngWriter,
+                       description="the dwpose drawing as a folder of numbered PNGs, also for a video (UniAnimate's layout)"),
+            WriterSpec(name="mimicmotion", options=MimicmotionImageOptions, factory=MimicmotionImageWriter,
                        description="pose images as MimicMotion / ControlNeXt-SVD-v2 draw them (confidence colours, "
                                    "2160 px canvas, R and B swapped)")]
