@@ -99,6 +99,18 @@ def test_cli_lists_plugins(capsys):
         assert "example: faceflt-example 0.1.0; hooks: faceflt_register_detectors" in out
 
 
+def test_cli_says_which_plugins_are_usable_here(capsys, monkeypatch):
+    """A detector whose modules are missing is listed with what to install; one that is there is not flagged."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    dwpose = next(line for line in out.splitlines() if line.strip().startswith("dwpose [ibug68]"))
+    assert 'not usable here: needs onnxruntime; pip install "faceflt[dwpose]"' in dwpose
+    dlib = next(line for line in out.splitlines() if line.strip().startswith("dlib [ibug68]"))
+    assert "not usable" not in dlib
+
+
 # ---- detectors
 
 # HOG needs 2x upsampling to find Einstein's ~90 px face; elsewhere 1x. That small, low-contrast face is

@@ -149,6 +149,11 @@ def _comfyui_install(args: argparse.Namespace) -> int:
 
 def _plugins(args: argparse.Namespace) -> int:
     from .plugins import available_detectors, available_writers, get_plugin_manager
+    from .plugins.types import missing_modules
+
+    def usable(spec) -> str:
+        missing = missing_modules(spec)
+        return "" if not missing else f" [not usable here: needs {', '.join(missing)}; {spec.install or 'install them'}]"
 
     pm = get_plugin_manager()
     dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
@@ -160,10 +165,10 @@ def _plugins(args: argparse.Namespace) -> int:
         print(f"  {name}: {version}; hooks: {hooks}")
     print("detectors:")
     for name, spec in available_detectors(pm).items():
-        print(f"  {name} [{spec.scheme}]: {spec.description}")
+        print(f"  {name} [{spec.scheme}]: {spec.description}{usable(spec)}")
     print("output formats:")
     for name, spec in available_writers(pm).items():
-        print(f"  {name}: {spec.description}")
+        print(f"  {name}: {spec.description}{usable(spec)}")
     return 0
 
 

@@ -94,6 +94,16 @@ class DetectorSpec:
     options: type
     factory: Callable[[Any], Detector]
     description: str = ""
+    requires: tuple[str, ...] = ()
+    """Modules it imports when built, and ``install``: what to run when one is missing (``faceflt plugins`` says)."""
+    install: str = ""
+
+
+def missing_modules(spec: "DetectorSpec | WriterSpec") -> list[str]:
+    """The modules a spec requires that cannot be imported here (found without importing them)."""
+    import importlib.util
+
+    return [m for m in spec.requires if importlib.util.find_spec(m) is None]
 
 
 @dataclass(frozen=True)
@@ -132,3 +142,6 @@ class WriterSpec:
     options: type
     factory: Callable[[Path, Any], Writer]
     description: str = ""
+    requires: tuple[str, ...] = ()
+    """As for DetectorSpec."""
+    install: str = ""

