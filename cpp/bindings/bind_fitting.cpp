@@ -73,6 +73,28 @@ py::dict frames_to_dict(const std::vector<FrameFit>& frames, const std::vector<s
     return d;
 }
 
+// Per-frame expression and camera arrays (as FitResult holds them) -> FrameFits; a frame with a non-finite
+// or degenerate camera is not ok. Checks every shape against the model, naming the function.
+std::vector<FrameFit> frames_from(const model::FaceModel& model, const FloatArray& expression_coeffs, const FloatArray& rotation,
+                                  const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes,
+                                  const char* fn) {
+    const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
+    check_shape(expression_coeffs, {b, model.expression.num_coefficients()}, fn, "expression_coeffs");
+    check_shape(rotation, {b, 3, 3}, fn, "rotation");
+    check_shape(scale, {b}, fn, "scale");
+    check_shape(translation, {b, 2}, fn, "translation");
+    const auto sizes = sizes_from(image_sizes, b, fn);
+    std::vector<FrameFit> frames(static_cast<std::size_t>(b));
+    for (py::ssize_t i = 0; i < b; ++i) {
+        FrameFit& f = frames[static_cast<std::size_t>(i)];
+        f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
+        f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(sizes[static_cast<std::size_t>(i)][1]));
+        f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale) &&
+               f.camera.scale > 0.0f && std::isfinite(f.camera.tx) && std::isfinite(f.camera.ty);
+    }
+    return frames;
+}
+
 std::vector<core::Points2> landmarks_from(const model::FaceModel& model, const FloatArray& a, const char* function) {
     check_shape(a, {-1, model.mapping.num_landmarks, 2}, function, "landmarks",
                 a.ndim() == 2 ? "; add a batch axis: landmarks[None]" : "");
@@ -172,21 +194,9 @@ void bind_fitting(py::module_& m) {
            const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes, const FloatArray& landmarks) {
             const char* fn = "lift_landmarks";
             check_shape(shape, {model.shape.num_components()}, fn, "shape");
-            const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
-            check_shape(expression_coeffs, {b, model.expression.num_coefficients()}, fn, "expression_coeffs");
-            check_shape(rotation, {b, 3, 3}, fn, "rotation");
-            check_shape(scale, {b}, fn, "scale");
-            check_shape(translation, {b, 2}, fn, "translation");
+            const auto frames = frames_from(model, expression_coeffs, rotation, scale, translation, image_sizes, fn);
+            const auto b = static_cast<py::ssize_t>(frames.size());
             check_shape(landmarks, {b, model.mapping.num_landmarks, 2}, fn, "landmarks");
-            const auto sizes = sizes_from(image_sizes, b, fn);
-            std::vector<FrameFit> frames(static_cast<std::size_t>(b));
-            for (py::ssize_t i = 0; i < b; ++i) {
-                FrameFit& f = frames[static_cast<std::size_t>(i)];
-                f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
-                f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(sizes[static_cast<std::size_t>(i)][1]));
-                f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale) &&
-                       f.camera.scale > 0.0f && std::isfinite(f.camera.tx) && std::isfinite(f.camera.ty);
-            }
             const Eigen::VectorXf s = Eigen::Map<const Eigen::VectorXf>(shape.data(), shape.shape(0));
             const auto points = points_batch(landmarks);
             std::vector<fusion::LiftedFrame> lifted;
@@ -216,12 +226,8 @@ void bind_fitting(py::module_& m) {
            const std::optional<FloatArray>& guides, bool keep_mesh, const std::optional<IntArray>& vertex_ids) {
             const char* fn = "fuse";
             check_shape(reference_shape, {model.shape.num_components()}, fn, "reference_shape");
-            const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
-            check_shape(expression_coeffs, {b, model.expression.num_coefficients()}, fn, "expression_coeffs");
-            check_shape(rotation, {b, 3, 3}, fn, "rotation");
-            check_shape(scale, {b}, fn, "scale");
-            check_shape(translation, {b, 2}, fn, "translation");
-            const auto sizes = sizes_from(image_sizes, b, fn);
+            const auto frames = frames_from(model, expression_coeffs, rotation, scale, translation, image_sizes, fn);
+            const auto b = static_cast<py::ssize_t>(frames.size());
             std::vector<core::Points2> guide_points;
             if (guides) {
                 check_shape(*guides, {b, model.mapping.num_landmarks, 2}, fn, "guides");
@@ -231,13 +237,6 @@ void bind_fitting(py::module_& m) {
             if (vertex_ids) {
                 check_shape(*vertex_ids, {b, model.mapping.num_landmarks}, fn, "vertex_ids");
                 for (py::ssize_t i = 0; i < b; ++i) ids.emplace_back(vertex_ids->data(i), vertex_ids->data(i) + model.mapping.num_landmarks);
-            }
-            std::vector<FrameFit> frames(static_cast<std::size_t>(b));
-            for (py::ssize_t i = 0; i < b; ++i) {
-                FrameFit& f = frames[static_cast<std::size_t>(i)];
-                f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
-                f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(sizes[static_cast<std::size_t>(i)][1]));
-                f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale);
             }
             const Eigen::VectorXf ref = Eigen::Map<const Eigen::VectorXf>(reference_shape.data(), reference_shape.shape(0));
             std::vector<fusion::FusedFrame> fused;
