@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -474,3 +476,12 @@ def test_draw_resolution_sets_the_stroke_thickness(tmp_path):
     assert (tmp_path / "clip_kps" / "000000.png").is_file()
     with pytest.raises(ValueError, match="draw_resolution"):
         make_writer("dwpose", tmp_path / "x", draw_resolution=-5)
+
+
+def test_mediapipe_runtime_banner_stays_off_the_terminal():
+    _mediapipe_installed()
+    code = ("import numpy as np\nfrom faceflt.plugins import make_detector\n"
+            "make_detector('mediapipe').detect([np.zeros((64, 64, 3), np.uint8)])\nimport sys\nprint('after', file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "XNNPACK" not in done.stderr and "after" in done.stderr  # stderr itself still works afterwards

@@ -14,6 +14,8 @@ with the mesh (recorded in ../shared/notes/eos-and-formats.md); the jaw correspo
 
 from __future__ import annotations
 
+import contextlib
+
 import importlib.util
 import math
 import os
@@ -66,9 +68,32 @@ def _interpreter(path: str):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError as e:
         raise ImportError("the mediapipe detector runs its models with ai-edge-litert: pip install \"faceflt[mediapipe]\"") from e
-    it = Interpreter(model_path=path, num_threads=1)
-    it.allocate_tensors()
+    # LiteRT's C++ prints "INFO: Created TensorFlow Lite XNNPACK delegate" straight to the process's stderr: keep
+    # it off the user's terminal (a real error still raises, with its message, below).
+    with _quiet_stderr():
+        it = Interpreter(model_path=path, num_threads=1)
+        it.allocate_tensors()
     return it
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    import sys
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (a notebook, pytest's capture): nothing to hide
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, threshold: float = 0.3):
