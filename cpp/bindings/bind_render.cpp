@@ -3,7 +3,7 @@
 #include "faceflt/fitting/camera.hpp"
 #include "faceflt/model/face_model.hpp"
 #include "faceflt/render/renderer.hpp"
-#include "faceflt/render/visibility.hpp"
+#include "faceflt/core/visibility.hpp"
 
 #include <pybind11/stl.h>
 
@@ -142,7 +142,7 @@ void bind_render(py::module_& m) {
             std::vector<bool> seen;
             {
                 py::gil_scoped_release release;
-                seen = render::visible_vertices(s.leftCols<2>(), s.col(2), model.triangles, model.patches, /*front_only=*/false, all,
+                seen = core::visible_vertices(s.leftCols<2>(), s.col(2), model.triangles, model.patches, /*front_only=*/false, all,
                                                 /*tolerance=*/1.0f);
             }
             auto uv = new_array<float>({model.num_vertices(), 2});

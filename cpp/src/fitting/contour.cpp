@@ -1,6 +1,6 @@
 #include "faceflt/fitting/contour.hpp"
 
-#include "faceflt/render/visibility.hpp"
+#include "faceflt/core/visibility.hpp"
 
 #include <Eigen/Geometry>
 #include <algorithm>
@@ -120,7 +120,7 @@ std::vector<int> visible_silhouette_vertices(const model::FaceModel& model, cons
     }
     std::sort(candidates.begin(), candidates.end());
     // Hidden means behind another surface by more than a millimetre (a nose or cheek is centimetres).
-    const auto seen = render::visible_vertices(projected, depth, tris, patches, /*front_only=*/true, candidates, /*tolerance=*/1.0f, &boxes);
+    const auto seen = core::visible_vertices(projected, depth, tris, patches, /*front_only=*/true, candidates, /*tolerance=*/1.0f, &boxes);
     std::vector<int> out;
     for (std::size_t i = 0; i < candidates.size(); ++i)
         if (seen[i]) out.push_back(candidates[i]);

@@ -4,7 +4,7 @@
 #include "faceflt/core/kernels.hpp"
 #include "faceflt/fitting/contour.hpp"
 #include "faceflt/fitting/linear_fitting.hpp"
-#include "faceflt/fusion/projection.hpp"
+#include "faceflt/fitting/projection.hpp"
 
 #include <Eigen/Eigenvalues>
 #include <algorithm>
@@ -182,7 +182,7 @@ FrameFit finish(const FaceModel& model, const core::Points2& landmarks, const St
     f.yaw_pitch_roll = yaw_pitch_roll(s.camera.rotation);
     f.num_landmarks_used = static_cast<int>(s.fixed.vertices.size());
     const core::Vertices mesh = Eigen::Map<const core::Vertices>(s.face.data(), model.num_vertices(), 3);
-    f.projected = fusion::project_landmarks(model, mesh, s.camera, landmarks);
+    f.projected = project_landmarks(model, mesh, s.camera, landmarks);
     if (!f.projected.allFinite()) throw core::FitError("the fitted face's landmarks are not finite; are the landmarks a face?");
     return f;
 }

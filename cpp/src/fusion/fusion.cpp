@@ -1,6 +1,6 @@
 #include "faceflt/fusion/fusion.hpp"
 
-#include "faceflt/fusion/projection.hpp"
+#include "faceflt/fitting/projection.hpp"
 
 #include <limits>
 #include <stdexcept>
@@ -30,7 +30,7 @@ std::vector<FusedFrame> fuse(const model::FaceModel& model, const Eigen::VectorX
         }
         core::Vertices mesh = model::build_mesh(model, reference_shape, d.expression_coeffs);
         if (vertex_ids.empty()) {
-            out[i].landmarks = project_landmarks(model, mesh, d.camera, guides.empty() ? no_guide : guides[i], &out[i].vertex_ids);
+            out[i].landmarks = fitting::project_landmarks(model, mesh, d.camera, guides.empty() ? no_guide : guides[i], &out[i].vertex_ids);
         } else {
             const auto& ids = vertex_ids[i];
             out[i].vertex_ids = ids;

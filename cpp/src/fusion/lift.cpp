@@ -1,6 +1,6 @@
 #include "faceflt/fusion/lift.hpp"
 
-#include "faceflt/fusion/projection.hpp"
+#include "faceflt/fitting/projection.hpp"
 
 #include <cmath>
 #include <limits>
@@ -28,7 +28,7 @@ std::vector<LiftedFrame> lift_landmarks(const model::FaceModel& model, const Eig
         if (!f.ok || landmarks[i].rows() != k) continue;
         const core::Vertices mesh = model::build_mesh(model, shape, f.expression_coeffs);
         std::vector<int> ids;
-        project_landmarks(model, mesh, f.camera, landmarks[i], &ids);
+        fitting::project_landmarks(model, mesh, f.camera, landmarks[i], &ids);
         const fitting::Camera& c = f.camera;
         for (Eigen::Index j = 0; j < k; ++j) {
             const int v = ids[static_cast<std::size_t>(j)];

@@ -2,7 +2,7 @@
 // the nearest front-facing triangle and its barycentric weights; a shading pass interpolates uv and
 // weight there and samples the texture.
 #include "faceflt/render/renderer.hpp"
-#include "faceflt/render/triangle.hpp"
+#include "faceflt/core/triangle.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -41,7 +41,7 @@ public:
 
         // Depth pass. Sample (i, j) of the supersampled grid sits at ((i + 0.5) / k, (j + 0.5) / k) pixels.
         for (std::size_t t = 0; t < triangles_.size(); ++t) {
-            const ScreenTriangle s = ScreenTriangle::from(v, triangles_[t]);
+            const core::ScreenTriangle s = core::ScreenTriangle::from(v, triangles_[t]);
             if (!s.faces_viewer()) continue;
             const int i0 = std::max(0, static_cast<int>(std::ceil(s.min_x() * k_ - 0.5f)));
             const int i1 = std::min(sw - 1, static_cast<int>(std::floor(s.max_x() * k_ - 0.5f)));

@@ -5,7 +5,7 @@
 //    vertex whose projection is nearest.
 //  - Occluding edge (Bas et al., "Fitting a 3D Morphable Model to Edges", ACCV 2016, as eos's
 //    find_occluding_edge_correspondences): the silhouette vertices the camera sees are matched to the
-//    nearest jaw landmark on the side turned away. Visibility comes from a local ray test over a coarse grid (render/visibility.hpp), not eos's O(vertices x triangles) ray casting.
+//    nearest jaw landmark on the side turned away. Visibility comes from a local ray test over a coarse grid (core/visibility.hpp), not eos's O(vertices x triangles) ray casting.
 #pragma once
 
 #include "faceflt/fitting/camera.hpp"

@@ -6,7 +6,7 @@
 
 #include <array>
 
-namespace faceflt::render {
+namespace faceflt::core {
 
 struct ScreenTriangle {
     float ax, ay, bx, by, cx, cy;
@@ -43,4 +43,4 @@ struct ScreenTriangle {
     float max_y() const { return ay > by ? (ay > cy ? ay : cy) : (by > cy ? by : cy); }
 };
 
-}  // namespace faceflt::render
+}  // namespace faceflt::core

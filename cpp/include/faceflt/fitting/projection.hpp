@@ -6,7 +6,7 @@
 
 #include <vector>
 
-namespace faceflt::fusion {
+namespace faceflt::fitting {
 
 // The landmarks of a posed mesh: (K, 2) pixels.
 // Non-contour landmarks are their fixed vertices. Each jaw (contour) landmark is the vertex, among
@@ -19,4 +19,4 @@ namespace faceflt::fusion {
 core::Points2 project_landmarks(const model::FaceModel& model, const core::Vertices& mesh, const fitting::Camera& camera,
                                 const core::Points2& guide, std::vector<int>* chosen = nullptr);
 
-}  // namespace faceflt::fusion
+}  // namespace faceflt::fitting

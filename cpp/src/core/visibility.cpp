@@ -1,12 +1,12 @@
-#include "faceflt/render/visibility.hpp"
+#include "faceflt/core/visibility.hpp"
 
-#include "faceflt/render/triangle.hpp"
+#include "faceflt/core/triangle.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 
-namespace faceflt::render {
+namespace faceflt::core {
 
 std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::VectorXf& depth, const core::Triangles& triangles,
                                    const core::MeshPatches& patches, bool front_only, const std::vector<int>& query, float tolerance,
@@ -152,4 +152,4 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
     return visible;
 }
 
-}  // namespace faceflt::render
+}  // namespace faceflt::core

@@ -12,7 +12,7 @@
 #include <array>
 #include <vector>
 
-namespace faceflt::render {
+namespace faceflt::core {
 
 // points: 2D positions of all mesh vertices (pixels), depth: their depth (larger is nearer).
 // Returns, for each query vertex id, whether it is visible. A triangle that has the query vertex as a
@@ -24,4 +24,4 @@ std::vector<bool> visible_vertices(const core::Points2& points, const Eigen::Vec
                                    const core::MeshPatches& patches, bool front_only, const std::vector<int>& query, float tolerance,
                                    const std::vector<std::array<float, 4>>* patch_boxes = nullptr);
 
-}  // namespace faceflt::render
+}  // namespace faceflt::core

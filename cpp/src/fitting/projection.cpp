@@ -1,4 +1,4 @@
-#include "faceflt/fusion/projection.hpp"
+#include "faceflt/fitting/projection.hpp"
 
 #include "faceflt/fitting/contour.hpp"
 
@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-namespace faceflt::fusion {
+namespace faceflt::fitting {
 
 namespace {
 
@@ -97,4 +97,4 @@ core::Points2 project_landmarks(const model::FaceModel& model, const core::Verti
     return out;
 }
 
-}  // namespace faceflt::fusion
+}  // namespace faceflt::fitting
