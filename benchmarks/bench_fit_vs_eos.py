@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import faceflt  # noqa: E402
+
 from conftest import MODEL_DIR, image_size, pts_files, read_pts  # noqa: E402
 from eos_oracle import make_eos_fitter  # noqa: E402
-
-import faceflt  # noqa: E402
 
 
 def main() -> None:

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import synthetic as syn  # noqa: E402
-from conftest import MODEL_DIR  # noqa: E402
-
 import faceflt  # noqa: E402
 from faceflt.errors import RenderBackendError  # noqa: E402
+
+import synthetic as syn  # noqa: E402
+from conftest import MODEL_DIR  # noqa: E402
 
 
 def main() -> None:

@@ -105,9 +105,9 @@ def test_detection_crop_and_decoding_land_on_the_bright_spot(models):
 
 
 def test_person_box_decoding(models):
-    from faceflt.plugins.builtin.dwpose_detector import decode_yolox
-
     import onnxruntime as ort
+
+    from faceflt.plugins.builtin.dwpose_detector import decode_yolox
 
     det_path, _ = models
     session = ort.InferenceSession(det_path, providers=["CPUExecutionProvider"])

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import faceflt
 import numpy as np
 import pytest
-import synthetic as syn
-from conftest import SHARED, require
+
+import faceflt
 from faceflt.cli import main
 from faceflt.evaluation import expression_features, identity_features, jitter
 from faceflt.evaluation.clips import Clip, detect_clip
@@ -22,6 +21,9 @@ from faceflt.evaluation.transfer import (
     self_transfer_error,
     summarise,
 )
+
+import synthetic as syn
+from conftest import SHARED, require
 
 VIDEOS = SHARED / "data" / "videos"
 SIZE = (512, 512)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import faceflt
+
 from conftest import IMAGES, MODEL_DIR, image_size, pts_files, read_pts, require
 from eos_oracle import make_eos_fitter
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import faceflt
 import numpy as np
 import pytest
+
+import faceflt
+
 import synthetic as syn
 
 

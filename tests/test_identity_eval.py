@@ -7,7 +7,14 @@ import itertools
 import numpy as np
 import pytest
 
-from faceflt.evaluation.identity import ARCFACE_TEMPLATE, ArcfaceEmbedder, DlibEmbedder, bijection, frechet_distance, video_identity
+from faceflt.evaluation.identity import (
+    ARCFACE_TEMPLATE,
+    ArcfaceEmbedder,
+    DlibEmbedder,
+    bijection,
+    frechet_distance,
+    video_identity,
+)
 
 from conftest import IMAGES, SHARED, require
 

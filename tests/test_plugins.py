@@ -16,8 +16,16 @@ import pytest
 
 import faceflt
 from faceflt.cli import main
-from faceflt.plugins import (PoseFrame, WriterSpec, available_detectors, available_writers,
-                             get_plugin_manager, hookimpl, make_detector, make_writer)
+from faceflt.plugins import (
+    PoseFrame,
+    WriterSpec,
+    available_detectors,
+    available_writers,
+    get_plugin_manager,
+    hookimpl,
+    make_detector,
+    make_writer,
+)
 from faceflt.plugins.builtin.dwpose_image import draw_dwpose, to_dwpose_dict
 from faceflt.plugins.builtin.openpose_json import pose_to_openpose, read_openpose
 

@@ -216,8 +216,9 @@ class FrameSink:
             if not cv2.imwrite(str(self.path / f"{index:06d}.png"), image[..., ::-1]):
                 raise OSError(f"could not write {self.path / f'{index:06d}.png'}")
             return
-        import av
         from fractions import Fraction
+
+        import av
 
         if self._container is None:
             self._container = av.open(str(self.path), mode="w")

@@ -15,7 +15,6 @@ with the mesh (recorded in ../shared/notes/eos-and-formats.md); the jaw correspo
 from __future__ import annotations
 
 import contextlib
-
 import importlib.util
 import math
 import os
