@@ -104,7 +104,7 @@ std::vector<core::Points2> landmarks_from(const model::FaceModel& model, const F
 }  // namespace
 
 void bind_fitting(py::module_& m) {
-    py::class_<FitOptions>(m, "FitOptions")
+    py::class_<FitOptions>(m, "FitOptions", "How to fit (faceflt.fitting.FitOptions makes one of these).")
         .def(py::init<>())
         .def("__repr__", [](const FitOptions& o) {
             return "<faceflt core FitOptions: " + std::to_string(o.num_iterations) + " iterations, lambda_identity " +
@@ -140,7 +140,9 @@ void bind_fitting(py::module_& m) {
                                   model.mapping.num_landmarks);
         },
         py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"), py::arg("shape_start") = py::none(),
-        py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0);
+        py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0,
+        "Fits camera, expression and (unless options.fit_shape is off) shape to (B, K, 2) landmarks, pixels; a dict of "
+        "arrays that faceflt.fitting.FitResult wraps. With sequential, each frame starts from the previous good one.");
 
     m.def(
         "project_offsets",
@@ -186,7 +188,8 @@ void bind_fitting(py::module_& m) {
             return frames_to_dict(joint.frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
                                   model.mapping.num_landmarks);
         },
-        py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"));
+        py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"),
+        "One identity fitted jointly over (N, K, 2) landmarks of N pictures of a person; per-picture camera and expression.");
 
     m.def(
         "lift_landmarks",
@@ -266,7 +269,9 @@ void bind_fitting(py::module_& m) {
         },
         py::arg("model"), py::arg("reference_shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
         py::arg("translation"), py::arg("image_sizes"), py::arg("guides") = py::none(), py::arg("keep_mesh") = false,
-        py::arg("vertex_ids") = py::none());
+        py::arg("vertex_ids") = py::none(),
+        "The reference shape with each frame's expression and camera: landmarks (B, K, 2) pixels, the vertex of each "
+        "(B, K), and with keep_mesh the meshes (B, N, 3); the jaw follows the silhouette nearest to the guides.");
 }
 
 }  // namespace faceflt::bindings

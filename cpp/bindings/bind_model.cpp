@@ -151,7 +151,8 @@ void bind_model(py::module_& m) {
         .def_property_readonly("expression_names", [](const model::MorphableModel& mm) { return mm.expression.names; })
         .def_property_readonly("expression_components", [](const model::MorphableModel& mm) { return components_array(mm.expression.basis); });
 
-    m.def("load_morphable_model", &model::load_morphable_model, py::arg("path"), py::call_guard<py::gil_scoped_release>());
+    m.def("load_morphable_model", &model::load_morphable_model, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
+          "An eos MorphableModel file (cereal binary, versions 1-4).");
     m.def(
         "load_blendshapes",
         [](const std::string& path) {

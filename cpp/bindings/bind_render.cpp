@@ -121,9 +121,12 @@ void bind_render(py::module_& m) {
             py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("background"),
             py::arg("images") = py::none(), py::arg("return_depth") = false);
 
-    m.def("make_cpu_renderer", &render::make_cpu_renderer, py::arg("width"), py::arg("height"), py::arg("samples") = 1);
+    m.def("make_cpu_renderer", &render::make_cpu_renderer, py::arg("width"), py::arg("height"), py::arg("samples") = 1,
+          "A CPU rasterizer of width x height pixels; samples: 1, 4, 9 or 16 (k x k supersampling).");
     m.def("make_egl_renderer", &render::make_egl_renderer, py::arg("width"), py::arg("height"), py::arg("samples") = 1,
-          py::arg("device") = -1);
+          py::arg("device") = -1,
+          "An OpenGL renderer through headless EGL (libEGL loaded now; a RenderBackendError names the failing call); "
+          "device: an EGL device index, -1 for the first that works.");
 
     m.def(
         "texture_coordinates",
