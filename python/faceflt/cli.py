@@ -75,7 +75,7 @@ def _eval_videos(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .evaluation.identity import InceptionEmbedder, bijection, evaluate_videos, make_embedder
-    from .io.frames import IMAGE_SUFFIXES
+    from .io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     if args.pairs:
         if not Path(args.pairs).is_file():
@@ -93,7 +93,7 @@ def _eval_videos(args: argparse.Namespace) -> int:
         for folder in (args.generated, args.references):
             if not Path(folder).is_dir():
                 raise InputError(f"{folder}: no such folder")
-        videos = sorted(p for p in Path(args.generated).iterdir() if p.suffix.lower() in (".mp4", ".mov", ".mkv", ".avi", ".webm", ".gif"))
+        videos = sorted(p for p in Path(args.generated).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
         images = sorted(p for p in Path(args.references).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not videos or not images:
             raise InputError(f"need videos in {args.generated} and pictures in {args.references}")

@@ -225,7 +225,8 @@ class Pipeline:
         the pose image as the dwpose format draws it, each panel labelled."""
         import cv2
 
-        from .plugins.builtin.dwpose_image import DwposeImageOptions, FrameSink, draw_at
+        from .io import FrameSink
+        from .plugins.builtin.dwpose_image import DwposeImageOptions, draw_at
         from .render import Renderer
 
         driving_lms = detections["landmarks"]
@@ -234,7 +235,7 @@ class Pipeline:
         renderer.set_reference(reference.images[0], reference.fit, 0)
         meshes: dict = {}
         chunks = fused_chunks(model, reference.fit, cameras, driving_lms, np.arange(len(flt)))
-        sink = FrameSink(path, fps or 30.0)
+        sink = FrameSink(path, fps)
         bar = Progress("debug video", len(flt), self.options.progress)
         labels = ("driving", "driving landmarks", "FLT landmarks", "render (reference texture)", "pose image written")
         try:
@@ -286,7 +287,7 @@ class Pipeline:
         detections = self._detect_driving(source, detector, progress)
         progress.close()
         track = fit_driving(model, detections["landmarks"], detections["confidences"], (source.width, source.height),
-                            o.fps or source.fps or 30.0, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
+                            o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
                             smoothing=o.smoothing, max_gap=o.max_gap)
         return Prepared(source, model, detector, reference, ref_found, detections, track)
 

@@ -14,14 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import open_frames
+from ..io import VIDEO_SUFFIXES, open_frames
 from ..plugins import make_detector
 from ..tracking import Tracker
 
 __all__ = ["Clip", "detect_clip", "find_clips", "frame_at"]
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
-
 
 @dataclass(frozen=True)
 class Clip:
@@ -53,7 +50,7 @@ def find_clips(people: Path) -> list[Path]:
     else:
         raise InputError(f"{people}: no such folder or manifest")
     if not videos:
-        raise InputError(f"{people}: no videos ({', '.join(VIDEO_SUFFIXES)})")
+        raise InputError(f"{people}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
     return videos
 
 
@@ -74,7 +71,7 @@ def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, r
         found = tracker.detect(frame)
         lms.append(np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32))
         conf.append(found.confidences[0].astype(np.float32))
-    clip = Clip(path.stem, path, np.stack(lms), np.stack(conf), (source.width, source.height), source.fps or 30.0)
+    clip = Clip(path.stem, path, np.stack(lms), np.stack(conf), (source.width, source.height), source.rate)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".partial.npz")

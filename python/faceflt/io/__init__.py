@@ -1,5 +1,6 @@
 """Reading and writing images and videos, frame by frame."""
 
-from .frames import FrameSource, open_frames, read_image
+from .frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameSource, open_frames, read_image
+from .sink import FrameSink
 
-__all__ = ["FrameSource", "open_frames", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "FrameSink", "FrameSource", "open_frames", "read_image"]

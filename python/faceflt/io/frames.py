@@ -12,6 +12,9 @@ import numpy as np
 from ..errors import InputError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".webp", ".tif", ".tiff"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".gif"}
+DEFAULT_FPS = 30.0
+"""The frame rate of frames that do not say theirs (a folder of images)."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -46,6 +49,11 @@ class FrameSource:
     """After iterating a video: frames that could not be decoded (their indices are skipped)."""
     missing_at_end: int = 0
     """After iterating a video: frames the container declares beyond the last one decoded (a truncated file)."""
+
+    @property
+    def rate(self) -> float:
+        """Frames per second to use: the video's own, else DEFAULT_FPS."""
+        return self.fps or DEFAULT_FPS
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         """(index, frame) pairs; a frame that cannot be decoded is skipped, its index too (``lost`` counts them)."""
@@ -102,7 +110,7 @@ def open_frames(path: str | Path) -> FrameSource:
         if not files:
             raise InputError(f"{path}: the folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         first = read_image(files[0])
-        return FrameSource(path, "folder", first.shape[1], first.shape[0], 30.0, len(files))
+        return FrameSource(path, "folder", first.shape[1], first.shape[0], DEFAULT_FPS, len(files))
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
     if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -115,7 +123,7 @@ def open_frames(path: str | Path) -> FrameSource:
             if not container.streams.video:
                 raise InputError(f"{path}: the file has no video stream")
             stream = container.streams.video[0]
-            fps = float(stream.average_rate or stream.base_rate or 30.0)
+            fps = float(stream.average_rate or stream.base_rate or DEFAULT_FPS)
             count = stream.frames or None
             width, height = stream.codec_context.width, stream.codec_context.height
             first = next(iter(container.decode(stream)), None)

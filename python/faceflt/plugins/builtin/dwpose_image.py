@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...io.sink import FrameSink
 from ..hookspecs import hookimpl
 from ..types import PoseFrame, WriterSpec
 
@@ -198,42 +199,6 @@ def draw_at(frame: PoseFrame, short_side: int) -> np.ndarray:
     ratio = short_side / min(w, h)
     canvas = draw_dwpose(to_dwpose_dict(frame), int(round(h * ratio)), int(round(w * ratio)))
     return cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA if ratio > 1 else cv2.INTER_LINEAR)
-
-
-class FrameSink:
-    """Streams RGB frames to ``path``: an .mp4 (H.264 through PyAV) or a folder of numbered PNGs."""
-
-    def __init__(self, path: Path, fps: float) -> None:
-        self.path, self.fps = path, fps
-        self._container = self._stream = None
-        if path.suffix.lower() != ".mp4":
-            path.mkdir(parents=True, exist_ok=True)
-
-    def write(self, index: int, image: np.ndarray) -> None:
-        if self.path.suffix.lower() != ".mp4":
-            import cv2
-
-            if not cv2.imwrite(str(self.path / f"{index:06d}.png"), image[..., ::-1]):
-                raise OSError(f"could not write {self.path / f'{index:06d}.png'}")
-            return
-        from fractions import Fraction
-
-        import av
-
-        if self._container is None:
-            self._container = av.open(str(self.path), mode="w")
-            self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
-            self._stream.height, self._stream.width = image.shape[:2]
-            self._stream.pix_fmt = "yuv420p"
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-            self._container.mux(packet)
-
-    def close(self) -> None:
-        if self._container is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            self._container.close()
-            self._container = None
 
 
 class DwposeImageWriter:

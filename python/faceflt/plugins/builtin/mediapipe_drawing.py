@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ...io.sink import FrameSink
 from ..hookspecs import hookimpl
 from ..types import PoseFrame, WriterSpec
-from .dwpose_image import FrameSink
 
 # Contour -> colour as controlnet_aux's annotator gives it (drawn in this order).
 _STYLE = [("FACE_OVAL", (10, 200, 10)), ("LEFT_EYE", (180, 200, 10)), ("LEFT_EYEBROW", (180, 220, 10)),

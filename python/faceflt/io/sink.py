@@ -1,0 +1,45 @@
+"""Writing frames as they come: an H.264 .mp4 (through PyAV) or a folder of numbered PNGs."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["FrameSink"]
+
+
+class FrameSink:
+    """Streams RGB frames to ``path``: an .mp4 (H.264 through PyAV) or a folder of numbered PNGs."""
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path, self.fps = path, fps
+        self._container = self._stream = None
+        if path.suffix.lower() != ".mp4":
+            path.mkdir(parents=True, exist_ok=True)
+
+    def write(self, index: int, image: np.ndarray) -> None:
+        if self.path.suffix.lower() != ".mp4":
+            import cv2
+
+            if not cv2.imwrite(str(self.path / f"{index:06d}.png"), image[..., ::-1]):
+                raise OSError(f"could not write {self.path / f'{index:06d}.png'}")
+            return
+
+        import av
+
+        if self._container is None:
+            self._container = av.open(str(self.path), mode="w")
+            self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+            self._stream.height, self._stream.width = image.shape[:2]
+            self._stream.pix_fmt = "yuv420p"
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        if self._container is not None:
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
