@@ -199,19 +199,24 @@ def _transform(args: argparse.Namespace) -> int:
 
 
 def _add_job_arguments(p: argparse.ArgumentParser) -> None:
-    """The options of a transform job, shared by `transform` and `batch`."""
-    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.RELATIVE.value,
+    """The options of a transform job, shared by `transform` and `batch`; defaults from TransformOptions."""
+    from dataclasses import fields
+
+    from .pipeline import TransformOptions
+
+    default = {f.name: f.default for f in fields(TransformOptions)}
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode(default["mode"]).value,
                     help="relative: the driver's motion relative to its own neutral face, given to the reference's face "
                     "in 3D (best in `faceflt eval identity`); project: the fused 3D face's landmarks (the paper without "
                     "re-detection); redetect: the paper's re-render textured with the reference and re-detect")
-    p.add_argument("--detector", default="dlib", help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
+    p.add_argument("--detector", default=default["detector"], help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
                     "dwpose, keypoints, or a third-party one")
     p.add_argument("--reference-detector", default=None,
                     help="detector for the reference picture (default: --detector, or dlib when --detector replays keypoints)")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
                     "path=keypoints/ (keypoints)")
-    p.add_argument("--format", default="dwpose,openpose,npz",
+    p.add_argument("--format", default=",".join(default["formats"]),
                     help="comma-separated output formats: dwpose (the pose video), mimicmotion, openpose (CMU's JSON per "
                     "frame), dwpose-png (the pose images as a PNG folder, also for a video), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
                     "pose-keypoint (one JSON list: ComfyUI's POSE_KEYPOINT), npz, or a plugin's (`faceflt plugins` "
@@ -224,11 +229,11 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                    "as Moore-AnimateAnyone; 2160 for mimicmotion; 0: the frame's own size)")
     p.add_argument("--fps", type=float, default=None,
                    help="frames per second of the driving frames (default: the video's own; 30 for a folder of frames)")
-    p.add_argument("--smoothing", type=float, default=1.0,
+    p.add_argument("--smoothing", type=float, default=default["smoothing"],
                     help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
                     "and of the driver's landmarks that the relative mode moves (1: 10 Hz minimum cutoff)")
     p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
-    p.add_argument("--max-gap", type=int, default=8,
+    p.add_argument("--max-gap", type=int, default=default["max_gap"],
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
     p.add_argument("--retarget-body", action="store_true",
                     help="give the driving body the reference's limb proportions (as MusePose/UniAnimate align poses) and "

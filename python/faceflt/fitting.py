@@ -42,8 +42,6 @@ class FitOptions:
     """Occluding-edge pairs are kept if squared distance <= threshold * camera scale (pixels^2)."""
     min_landmarks: int = 6
     """Fewer usable non-contour landmarks make a frame fail."""
-    landmark_scheme: Literal["ibug68"] = "ibug68"
-    """The 2D landmark scheme; the model's mapping file defines it (iBUG 68 for the SFM)."""
 
     def _to_core(self, fit_shape: bool) -> _core.FitOptions:
         return _core_options(self, fit_shape)
@@ -52,14 +50,10 @@ class FitOptions:
 @lru_cache(maxsize=64)
 def _core_options(options: FitOptions, fit_shape: bool) -> _core.FitOptions:
     """The compiled options struct, made once per (options, fit_shape): a fit is often ~1 ms."""
-    if options.landmark_scheme != "ibug68":
-        raise ValueError(f"landmark_scheme must be 'ibug68', got {options.landmark_scheme!r}")
     if options.num_iterations < 0:
         raise ValueError(f"num_iterations must be >= 0, got {options.num_iterations}")
     o = _core.FitOptions()
     for f in fields(options):
-        if f.name == "landmark_scheme":
-            continue
         value = getattr(options, f.name)
         if f.name == "num_shape_coefficients":
             value = -1 if value is None else value

@@ -36,7 +36,9 @@ __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform
 
 @dataclass(frozen=True)
 class TransformOptions:
-    """How ``faceflt transform`` works; every field has the CLI flag of the same name."""
+    """How ``faceflt transform`` works. A field ``x_y`` is the CLI flag ``--x-y``, whose default is taken from here;
+    except ``formats`` (``--format``, comma-separated), ``detector_options`` (``--detector-option KEY=VALUE``) and
+    ``progress`` (``--quiet``); ``redetect_interval``, ``fit_iterations`` and ``identity_lambda`` are the API's only."""
 
     mode: Mode = Mode.RELATIVE
     """How FLT landmarks are made (``faceflt.flt``; a Mode or its name); 'relative' is best in the evaluation."""
