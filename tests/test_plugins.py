@@ -3,6 +3,7 @@ third-party plugin through the fitting, and the output formats against their ref
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -29,7 +30,7 @@ from faceflt.plugins import (
 from faceflt.plugins.builtin.dwpose_image import draw_dwpose, to_dwpose_dict
 from faceflt.plugins.builtin.openpose_json import pose_to_openpose, read_openpose
 
-from conftest import IMAGES, pts_files, read_pts, require
+from conftest import IMAGES, SHARED, pts_files, read_pts, require
 
 
 def _image(pts: Path) -> np.ndarray:
@@ -493,3 +494,42 @@ def test_mediapipe_runtime_banner_stays_off_the_terminal():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "XNNPACK" not in done.stderr and "after" in done.stderr  # stderr itself still works afterwards
+
+
+def test_a_pipeline_takes_its_plugins_from_the_manager_it_is_given(tmp_path, model_dir, monkeypatch):
+    """A writer registered on a manager the caller built gets every frame; no other manager is built (entry points
+    are loaded once, by the caller)."""
+    import faceflt.plugins.manager as manager
+
+    frames = []
+
+    @dataclasses.dataclass(frozen=True)
+    class CaptureOptions:
+        pass
+
+    class Capture:
+        def __init__(self, path, options):
+            self.path = path
+
+        def write(self, frame):
+            frames.append(frame)
+
+        def close(self):
+            self.path.write_text(f"{len(frames)} frames")
+
+    class CapturePlugin:
+        @faceflt.plugins.hookimpl
+        def faceflt_register_writers(self):
+            return [WriterSpec(name="capture", options=CaptureOptions, factory=Capture)]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(CapturePlugin())
+    built = []
+    real = manager.get_plugin_manager
+    monkeypatch.setattr(manager, "get_plugin_manager", lambda *a, **k: built.append(1) or real(*a, **k))
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    reference = require(IMAGES / "image_0010.png", "image_0010")
+    options = faceflt.TransformOptions(model_dir=str(model_dir), max_frames=3, formats=("capture",), progress=False)
+    result = faceflt.Pipeline(options, pm=pm).run([reference], video, tmp_path / "out")
+    assert len(frames) == 3 and frames[0].image_size == (512, 512) and not built
+    assert (tmp_path / "out" / "capture").read_text() == "3 frames" and result.outputs[-1].name == "capture"

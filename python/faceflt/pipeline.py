@@ -27,7 +27,7 @@ from .errors import InputError
 from .flt import Mode, Reference, flt_landmarks, fused_chunks
 from .io import open_frames, read_image
 from .model import load_model
-from .plugins import Detections, PoseFrame, make_detector, make_writer
+from .plugins import Detections, PoseFrame, available_writers, get_plugin_manager, make_detector, make_writer
 from .progress import Progress
 from .tracking import Tracker
 
@@ -123,13 +123,14 @@ class TransformResult:
 class Pipeline:
     """Runs the transform; ``Pipeline(options).run(references, driving, out)``."""
 
-    def __init__(self, options: TransformOptions = TransformOptions()) -> None:
-        from .plugins import available_writers
-
+    def __init__(self, options: TransformOptions = TransformOptions(), pm=None) -> None:
+        """``pm``: the pluggy plugin manager to take detectors and formats from (default: a new one, loading the
+        'faceflt' entry points once for this pipeline)."""
+        self.pm = pm or get_plugin_manager()
         if "mediapipe" in options.formats:
             raise ValueError("format 'mediapipe' draws a 468-point mesh; transform makes 68-point landmarks. "
                              "Choose from dwpose, mimicmotion, openpose, npz")
-        known = available_writers()
+        known = available_writers(self.pm)
         unknown = [f for f in options.formats if f not in known]
         if unknown:
             raise ValueError(f"unknown output format {', '.join(map(repr, unknown))}; available: {', '.join(sorted(known))} "
@@ -209,7 +210,7 @@ class Pipeline:
             options = {"fps": fps} if name in ("dwpose", "mimicmotion") and video else {}
             if name in ("dwpose", "dwpose-png", "mimicmotion") and self.options.draw_resolution is not None:
                 options["draw_resolution"] = self.options.draw_resolution
-            writer = make_writer(name, target, **options)
+            writer = make_writer(name, target, self.pm, **options)
             bar = Progress(f"writing {name}", len(flt), self.options.progress)
             try:
                 for i in range(len(flt)):
@@ -275,11 +276,11 @@ class Pipeline:
             raise InputError("at least one --reference picture is needed")
         source = open_frames(driving)
         model = load_model(o.model_dir)
-        detector = make_detector(o.detector, **o.detector_options)
+        detector = make_detector(o.detector, self.pm, **o.detector_options)
         if o.reference_detector:
-            ref_detector = make_detector(o.reference_detector)
+            ref_detector = make_detector(o.reference_detector, self.pm)
         else:
-            ref_detector = detector if getattr(detector, "uses_images", True) else make_detector("dlib")
+            ref_detector = detector if getattr(detector, "uses_images", True) else make_detector("dlib", self.pm)
         reference, ref_found = self._reference(model, ref_detector, references)
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
