@@ -505,11 +505,14 @@ def test_a_pipeline_takes_its_plugins_from_the_manager_it_is_given(tmp_path, mod
 
     @dataclasses.dataclass(frozen=True)
     class CaptureOptions:
-        pass
+        context: faceflt.plugins.OutputContext | None = None
+
+    contexts = []
 
     class Capture:
         def __init__(self, path, options):
             self.path = path
+            contexts.append(options.context)
 
         def write(self, frame):
             frames.append(frame)
@@ -533,3 +536,5 @@ def test_a_pipeline_takes_its_plugins_from_the_manager_it_is_given(tmp_path, mod
     result = faceflt.Pipeline(options, pm=pm).run([reference], video, tmp_path / "out")
     assert len(frames) == 3 and frames[0].image_size == (512, 512) and not built
     assert (tmp_path / "out" / "capture").read_text() == "3 frames" and result.outputs[-1].name == "capture"
+    # a writer that asks for the context gets it: the frame rate, size and name a third-party format needs
+    assert contexts == [faceflt.plugins.OutputContext(fps=30.0, image_size=(512, 512), stem="liveportrait_d3", video=True)]

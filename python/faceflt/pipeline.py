@@ -27,7 +27,7 @@ from .errors import InputError
 from .flt import Mode, Reference, flt_landmarks, fused_chunks
 from .io import open_frames, read_image
 from .model import load_model
-from .plugins import Detections, PoseFrame, available_writers, get_plugin_manager, make_detector, make_writer
+from .plugins import Detections, OutputContext, PoseFrame, available_writers, get_plugin_manager, make_detector, make_writer
 from .progress import Progress
 from .tracking import Tracker
 
@@ -192,23 +192,23 @@ class Pipeline:
                          hand_scores=None if np.isnan(hands).all() else detections["hand_scores"][index])
 
     def _write(self, tmp: Path, source, flt: np.ndarray, detections: dict, fps: float, status: list[str]) -> list[Path]:
-        stem = source.path.stem
-        video = source.kind != "image"
-        targets = {
-            "dwpose": tmp / (f"{stem}_kps.mp4" if video else "dwpose"),
-            "mimicmotion": tmp / (f"{stem}_mimicmotion.mp4" if video else "mimicmotion"),
-            "dwpose-png": tmp / f"{stem}_kps",
-            "openpose": tmp / "openpose",
-            "openpose-controlnet": tmp / "openpose_controlnet",
-            "pose-keypoint": tmp / "pose_keypoint.json",
-            "npz": tmp / "keypoints.npz",
-        }
-        written = []
+        """Each format's writer, at the target its spec names, given what its options ask of the context."""
+        from dataclasses import fields
+
         size = (source.width, source.height)
+        context = OutputContext(fps=fps, image_size=size, stem=source.path.stem, video=source.kind != "image")
+        specs = available_writers(self.pm)
+        written = []
         for name in self.options.formats:
-            target = targets.get(name, tmp / name)
-            options = {"fps": fps} if name in ("dwpose", "mimicmotion") and video else {}
-            if name in ("dwpose", "dwpose-png", "mimicmotion") and self.options.draw_resolution is not None:
+            spec = specs[name]
+            target = tmp / (spec.target(context) if spec.target else name)
+            wants = {f.name for f in fields(spec.options)}
+            options: dict[str, Any] = {}
+            if "context" in wants:
+                options["context"] = context
+            if "fps" in wants:
+                options["fps"] = fps
+            if "draw_resolution" in wants and self.options.draw_resolution is not None:
                 options["draw_resolution"] = self.options.draw_resolution
             writer = make_writer(name, target, self.pm, **options)
             bar = Progress(f"writing {name}", len(flt), self.options.progress)

@@ -6,7 +6,7 @@ register through the ``faceflt`` entry-point group.
 
 from .hookspecs import hookimpl
 from .manager import ENTRY_POINT_GROUP, available_detectors, available_writers, get_plugin_manager, make_detector, make_writer
-from .types import SCHEMES, Detections, Detector, DetectorSpec, PoseFrame, Writer, WriterSpec, rgb_image
+from .types import SCHEMES, Detections, Detector, DetectorSpec, OutputContext, PoseFrame, Writer, WriterSpec, rgb_image
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -14,6 +14,7 @@ __all__ = [
     "Detections",
     "Detector",
     "DetectorSpec",
+    "OutputContext",
     "PoseFrame",
     "Writer",
     "WriterSpec",

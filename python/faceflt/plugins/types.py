@@ -135,13 +135,30 @@ class Writer(Protocol):
 
 
 @dataclass(frozen=True)
+class OutputContext:
+    """What a writer may know of the job it writes for. A writer whose options dataclass has a field ``context``
+    is given this; one with a field ``fps`` is given the frame rate (and ``draw_resolution`` the user's choice)."""
+
+    fps: float
+    """Frames per second of the driving frames."""
+    image_size: tuple[int, int]
+    """(width, height) of the driving frames, pixels."""
+    stem: str
+    """The driving input's name without its suffix (``B`` for ``B.mp4``)."""
+    video: bool
+    """Whether the driving input is a sequence (a video or a folder of frames) rather than one image."""
+
+
+@dataclass(frozen=True)
 class WriterSpec:
-    """An output format a plugin offers: ``factory(path, options)`` opens a writer at ``path``."""
+    """An output format a plugin offers: ``factory(path, options)`` opens a writer at ``path``; ``target(context)``
+    names that path inside the output folder (default: the format's name)."""
 
     name: str
     options: type
     factory: Callable[[Path, Any], Writer]
     description: str = ""
+    target: Callable[[OutputContext], str] | None = None
     requires: tuple[str, ...] = ()
     """As for DetectorSpec."""
     install: str = ""

@@ -228,9 +228,11 @@ class MimicmotionImageWriter(DwposeImageWriter):
 @hookimpl
 def faceflt_register_writers() -> list[WriterSpec]:
     return [WriterSpec(name="dwpose", options=DwposeImageOptions, factory=DwposeImageWriter,
+                       target=lambda c: f"{c.stem}_kps.mp4" if c.video else "dwpose",
                        description="pose images as controlnet_aux / Moore-AnimateAnyone draw them (PNG folder or .mp4)"),
-            WriterSpec(name="dwpose-png", options=DwposeImageOptions, factory=DwposePngWriter,
+            WriterSpec(name="dwpose-png", options=DwposeImageOptions, factory=DwposePngWriter, target=lambda c: f"{c.stem}_kps",
                        description="the dwpose drawing as a folder of numbered PNGs, also for a video (UniAnimate's layout)"),
             WriterSpec(name="mimicmotion", options=MimicmotionImageOptions, factory=MimicmotionImageWriter,
+                       target=lambda c: f"{c.stem}_mimicmotion.mp4" if c.video else "mimicmotion",
                        description="pose images as MimicMotion / ControlNeXt-SVD-v2 draw them (confidence colours, "
                                    "2160 px canvas, R and B swapped)")]

@@ -61,5 +61,5 @@ class NpzWriter:
 
 @hookimpl
 def faceflt_register_writers() -> list[WriterSpec]:
-    return [WriterSpec(name="npz", options=NpzOptions, factory=NpzWriter,
+    return [WriterSpec(name="npz", options=NpzOptions, factory=NpzWriter, target=lambda c: "keypoints.npz",
                        description="all keypoints and scores of all frames in one .npz (face, body, hands)")]

@@ -178,7 +178,9 @@ def faceflt_register_writers() -> list[WriterSpec]:
     return [WriterSpec(name="openpose", options=OpenposeJsonOptions, factory=OpenposeJsonWriter,
                        description="OpenPose JSON per frame, CMU's layout (pixels, 70-point face)"),
             WriterSpec(name="openpose-controlnet", options=ControlnetJsonOptions, factory=OpenposeJsonWriter,
+                       target=lambda c: "openpose_controlnet",
                        description="OpenPose JSON per frame, ControlNet / ComfyUI layout (normalised, 68-point face, "
                        "canvas_width / canvas_height)"),
             WriterSpec(name="pose-keypoint", options=PoseKeypointOptions, factory=PoseKeypointWriter,
+                       target=lambda c: "pose_keypoint.json",
                        description="one JSON list of ControlNet-layout frames: ComfyUI's POSE_KEYPOINT")]
