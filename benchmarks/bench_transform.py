@@ -41,7 +41,7 @@ def main() -> None:
 
     pipeline = Pipeline(TransformOptions(model_dir=str(MODEL_DIR), max_frames=300, formats=(), progress=False))
     prepared = pipeline.prepare([REFERENCE], VIDEO)
-    n = len(prepared.detections["landmarks"])
+    n = len(prepared.detections.landmarks)
     print(f"FLT step alone, {n} frames of {VIDEO.name} (detection and fits done):")
     seconds = {}
     for mode in Mode:

@@ -346,8 +346,10 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, mon
     # an unwritable folder (the tests may run as root, who can write anywhere: the permission check is simulated)
     locked = tmp_path / "locked"
     locked.mkdir()
-    real_access = faceflt.pipeline.os.access
-    monkeypatch.setattr(faceflt.pipeline.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    import faceflt.outputs
+
+    real_access = faceflt.outputs.os.access
+    monkeypatch.setattr(faceflt.outputs.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(locked / "out"),
                     "--model-dir", str(model_dir), "--quiet"], "locked is not writable; choose another --out")
 

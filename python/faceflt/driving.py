@@ -12,9 +12,10 @@ import numpy as np
 from . import _core
 from .errors import InputError
 from .fitting import FitOptions, FitResult, fit, fit_identity
+from .plugins import Detections
 from .smoothing import smooth
 
-__all__ = ["DrivingTrack", "fit_driving", "fit_reference", "identity_options", "segments"]
+__all__ = ["DrivingTrack", "detect_driving", "fit_driving", "fit_reference", "identity_options", "segments"]
 
 MIN_CONFIDENCE = 0.3
 """Landmarks a detector scores below this count as missing in every fit."""
@@ -39,6 +40,44 @@ class DrivingTrack:
     """bool (T,): frames with a fit (detected, or interpolated across a short gap)."""
     interpolated: np.ndarray
     """bool (T,): frames interpolated across a gap."""
+
+
+def detect_driving(source, detector, redetect_interval: int = 30, max_frames: int | None = None,
+                   progress: bool = False) -> Detections:
+    """Streams the driving frames once through the detector, tracking the face between full detections: the
+    landmarks (and whole-body keypoints, where the detector gives them) of every frame, (T, ...) arrays with NaN
+    where nothing was found; a frame that could not be decoded is a row without a face."""
+    from .progress import Progress
+    from .tracking import Tracker, bbox
+
+    tracker = Tracker(detector, redetect_interval)
+    shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
+              "hand_scores": (2, 21)}
+    missing = {k: np.full(shape, 0.0 if k.endswith(("confidences", "scores")) else np.nan, np.float32) for k, shape in shapes.items()}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in shapes}
+    total = source.frame_count if max_frames is None else min(source.frame_count or max_frames, max_frames)
+    bar = Progress("detecting", total, progress)
+    for index, frame in source:
+        if max_frames is not None and index >= max_frames:
+            break
+        while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
+            for k in shapes:
+                rows[k].append(missing[k])
+        found = tracker.detect(frame)
+        rows["landmarks"].append(np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32))
+        rows["confidences"].append(found.confidences[0].astype(np.float32))
+        for key in ("body", "body_scores", "hands", "hand_scores"):
+            value = getattr(found, key)
+            rows[key].append(missing[key] if value is None else value[0].astype(np.float32))
+        bar.step()
+    bar.close()
+    if not rows["landmarks"]:
+        raise InputError(f"{source.path}: no frames were read")
+    stacked = {k: np.stack(v) for k, v in rows.items()}
+    seen = np.isfinite(stacked["landmarks"]).all(-1).any(-1)
+    boxes = np.full((len(seen), 4), np.nan, np.float32)
+    boxes[seen] = np.stack([bbox(lms) for lms in stacked["landmarks"][seen]]) if seen.any() else boxes[seen]
+    return Detections(scheme="ibug68", boxes=boxes, **stacked)
 
 
 def identity_options(identity_lambda: float) -> FitOptions:

@@ -3,17 +3,15 @@
 1. Detect the reference face(s) and fit one identity jointly over them.
 2. Stream the driving video once: detect each frame's face, tracking the box from the previous
    frame's landmarks and re-detecting on a schedule or when the track is lost. Only the landmarks are
-   kept (a few hundred bytes a frame), never the frames.
+   kept (a few hundred bytes a frame), never the frames (``driving.detect_driving``).
 3. Fit the driver's own identity over a sample of frames, then every frame's pose and expression
    with that identity held (``driving.py``).
 4. Make the FLT landmarks with one of the modes of ``flt.py`` (``relative`` by default).
-5. Write the outputs to a temporary folder and move it into place at the end.
+5. Write the outputs to a temporary folder and move it into place at the end (``outputs.py``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,14 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .driving import MIN_CONFIDENCE, DrivingTrack, fit_driving, fit_reference
+from .driving import MIN_CONFIDENCE, DrivingTrack, detect_driving, fit_driving, fit_reference
 from .errors import InputError
-from .flt import Mode, Reference, flt_landmarks, fused_chunks
+from .flt import Mode, Reference, flt_landmarks
 from .io import open_frames, read_image
 from .model import load_model
-from .plugins import Detections, OutputContext, PoseFrame, available_writers, get_plugin_manager, make_detector, make_writer
-from .progress import Progress
-from .tracking import Tracker
+from .outputs import check_output, debug_video, output_folder, write_formats
+from .plugins import Detections, OutputContext, available_writers, get_plugin_manager, make_detector
 
 __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform"]
 
@@ -153,122 +150,6 @@ class Pipeline:
         landmarks = np.where((found.confidences >= MIN_CONFIDENCE)[..., None], found.landmarks, np.nan).astype(np.float32)
         return Reference(landmarks, fitted, tuple(images)), found
 
-    def _detect_driving(self, source, detector, progress: Progress):
-        tracker = Tracker(detector, self.options.redetect_interval)
-        shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
-                  "hand_scores": (2, 21)}
-        missing = {k: np.full(shape, 0.0 if k in ("confidences", "body_scores", "hand_scores") else np.nan, np.float32)
-                   for k, shape in shapes.items()}
-        rows: dict[str, list[np.ndarray]] = {k: [] for k in shapes}
-        for index, frame in source:
-            if self.options.max_frames is not None and index >= self.options.max_frames:
-                break
-            while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
-                for k in shapes:
-                    rows[k].append(missing[k])
-            found = tracker.detect(frame)
-            lms = np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32)
-            rows["landmarks"].append(lms)
-            rows["confidences"].append(found.confidences[0])
-            for key in ("body", "body_scores", "hands", "hand_scores"):
-                value = getattr(found, key)
-                rows[key].append(missing[key] if value is None else value[0])
-            progress.step()
-        if not rows["landmarks"]:
-            raise InputError(f"{source.path}: no frames were read")
-        return {k: np.stack(v) for k, v in rows.items()}
-
-    # ---- outputs
-
-    def _frame_for(self, index: int, size, face: np.ndarray, detections: dict, status: str) -> PoseFrame:
-        ok = np.isfinite(face).all(1)
-        body = detections["body"][index]
-        hands = detections["hands"][index]
-        return PoseFrame(index=index, image_size=tuple(int(v) for v in size), face=face,
-                         face_scores=ok.astype(np.float32), extra={"status": {"face": status}},
-                         body=None if np.isnan(body).all() else body,
-                         body_scores=None if np.isnan(body).all() else detections["body_scores"][index],
-                         hands=None if np.isnan(hands).all() else hands,
-                         hand_scores=None if np.isnan(hands).all() else detections["hand_scores"][index])
-
-    def _write(self, tmp: Path, source, flt: np.ndarray, detections: dict, fps: float, status: list[str]) -> list[Path]:
-        """Each format's writer, at the target its spec names, given what its options ask of the context."""
-        from dataclasses import fields
-
-        size = (source.width, source.height)
-        context = OutputContext(fps=fps, image_size=size, stem=source.path.stem, video=source.kind != "image")
-        specs = available_writers(self.pm)
-        written = []
-        for name in self.options.formats:
-            spec = specs[name]
-            target = tmp / (spec.target(context) if spec.target else name)
-            wants = {f.name for f in fields(spec.options)}
-            options: dict[str, Any] = {}
-            if "context" in wants:
-                options["context"] = context
-            if "fps" in wants:
-                options["fps"] = fps
-            if "draw_resolution" in wants and self.options.draw_resolution is not None:
-                options["draw_resolution"] = self.options.draw_resolution
-            writer = make_writer(name, target, self.pm, **options)
-            bar = Progress(f"writing {name}", len(flt), self.options.progress)
-            try:
-                for i in range(len(flt)):
-                    writer.write(self._frame_for(i, size, flt[i], detections, status[i]))
-                    bar.step()
-            finally:
-                writer.close()
-                bar.close()
-            written.append(target)
-        return written
-
-    def _debug_video(self, path: Path, source, flt, detections: dict, model, reference: Reference, cameras, fps,
-                     status: list[str]) -> None:
-        """driving frame | driving landmarks | FLT landmarks | the fused face rendered with the reference's texture |
-        the pose image as the dwpose format draws it, each panel labelled."""
-        import cv2
-
-        from .io import FrameSink
-        from .plugins.builtin.dwpose_image import DwposeImageOptions, draw_at
-        from .render import Renderer
-
-        driving_lms = detections["landmarks"]
-        size = (source.width, source.height)
-        renderer = Renderer(model, size)
-        renderer.set_reference(reference.images[0], reference.fit, 0)
-        meshes: dict = {}
-        chunks = fused_chunks(model, reference.fit, cameras, driving_lms, np.arange(len(flt)))
-        sink = FrameSink(path, fps)
-        bar = Progress("debug video", len(flt), self.options.progress)
-        labels = ("driving", "driving landmarks", "FLT landmarks", "render (reference texture)", "pose image written")
-        try:
-            for i, frame in source:
-                if i >= len(flt):
-                    break
-                while i not in meshes:  # the next block of fused meshes, as the video reaches it
-                    chunk, fused = next(chunks)
-                    meshes = dict(zip(chunk.tolist(), fused.vertices))
-                panels = [frame, frame.copy(), frame.copy(), np.zeros_like(frame)]
-                for panel, pts, colour in ((panels[1], driving_lms[i], (255, 64, 64)), (panels[2], flt[i], (64, 255, 64))):
-                    for x, y in pts[np.isfinite(pts).all(1)]:
-                        cv2.circle(panel, (int(x), int(y)), 2, colour, -1)
-                if cameras.ok[i]:
-                    panels[3] = renderer.render(meshes[i], cameras, i, background=frame).rgba[0, ..., :3]
-                pose = self._frame_for(i, size, flt[i], detections, status[i])
-                resolution = DwposeImageOptions().draw_resolution if self.options.draw_resolution is None else self.options.draw_resolution
-                panels.append(draw_at(pose, resolution))
-                panels = [np.ascontiguousarray(panel) for panel in panels]
-                scale = max(size) / 640
-                for panel, label in zip(panels, labels):
-                    cv2.putText(panel, label, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 0),
-                                max(1, int(2 * scale)), cv2.LINE_AA)
-                row = np.concatenate(panels, 1)
-                sink.write(i, row[: row.shape[0] // 2 * 2, : row.shape[1] // 2 * 2])
-                bar.step()
-        finally:
-            sink.close()
-            bar.close()
-
     def prepare(self, references: Sequence[str | Path], driving: str | Path) -> Prepared:
         """Steps 1-3: the reference identity, the driving detections and fits (shared by all modes)."""
         o = self.options
@@ -285,11 +166,8 @@ class Pipeline:
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                              "(use a whole-body detector: dwpose, or keypoints files with bodies)")
-        total = source.frame_count if o.max_frames is None else min(source.frame_count or o.max_frames, o.max_frames)
-        progress = Progress("detecting", total, o.progress)
-        detections = self._detect_driving(source, detector, progress)
-        progress.close()
-        track = fit_driving(model, detections["landmarks"], detections["confidences"], (source.width, source.height),
+        detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress)
+        track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
                             o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
                             smoothing=o.smoothing, max_gap=o.max_gap)
         return Prepared(source, model, detector, reference, ref_found, detections, track)
@@ -302,50 +180,45 @@ class Pipeline:
         return flt, p.track.valid & np.isfinite(flt).all((1, 2))
 
     def run(self, references: Sequence[str | Path], driving: str | Path, out: str | Path) -> TransformResult:
+        """Steps 1-5; the outputs appear in ``out`` whole, or not at all."""
         o = self.options
         started = time.perf_counter()
         out = Path(out)
-        if out.exists() and not o.overwrite:
-            raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
-        for parent in (out.parent, *out.parent.parents):
-            if parent.exists():
-                if not parent.is_dir():
-                    raise InputError(f"{out}: {parent} is a file, not a folder; choose another --out")
-                if not os.access(parent, os.W_OK | os.X_OK):
-                    raise InputError(f"{out}: the folder {parent} is not writable; choose another --out")
-                break
+        check_output(out, o.overwrite)
         p = self.prepare(references, driving)
         source, detections, fps = p.source, p.detections, p.track.fps
         flt, valid = self.landmarks(p)
         interpolated = p.track.interpolated
         if o.retarget_body:
+            from dataclasses import replace
+
             from .retarget import retarget
 
-            detections["body"], flt, detections["hands"] = retarget(p.ref_found.body[0], detections["body"], flt, detections["hands"])
-
-        tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            np.savez(tmp / "landmarks.npz", landmarks=flt.astype(np.float32), driving_landmarks=detections["landmarks"],
+            body, flt, hands = retarget(p.ref_found.body[0], detections.body, flt, detections.hands)
+            detections = replace(detections, body=body, hands=hands)
+        status = ["interpolated" if interpolated[i] else "fitted" if valid[i] else "missing" for i in range(len(flt))]
+        context = OutputContext(fps=fps, image_size=(source.width, source.height), stem=source.path.stem,
+                                video=source.kind != "image")
+        with output_folder(out) as tmp:
+            np.savez(tmp / "landmarks.npz", landmarks=flt.astype(np.float32), driving_landmarks=detections.landmarks,
                      valid=valid, interpolated=interpolated, fps=np.float64(fps), image_size=np.asarray(p.track.size, np.int32),
                      mode=np.str_(o.mode.value), reference_shape=p.reference.fit.shape_coeffs[0],
                      driver_shape=p.track.driver.shape_coeffs[0], yaw_pitch_roll=p.track.cameras.yaw_pitch_roll,
                      expression=p.track.cameras.expression_coeffs)
-            status = ["interpolated" if interpolated[i] else "fitted" if valid[i] else "missing" for i in range(len(flt))]
-            written = [tmp / "landmarks.npz", *self._write(tmp, source, flt, detections, fps, status)]
+            written = [tmp / "landmarks.npz", *write_formats(tmp, o.formats, context, flt, detections, status, self.pm,
+                                                             o.draw_resolution, o.progress)]
             if o.debug_video:
-                self._debug_video(tmp / f"{source.path.stem}_debug.mp4", source, flt, detections, p.model, p.reference,
-                                  p.track.cameras, fps, status)
                 written.append(tmp / f"{source.path.stem}_debug.mp4")
-            if out.exists():
-                shutil.rmtree(out)
-            tmp.rename(out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                debug_video(written[-1], source, flt, detections, p.model, p.reference, p.track.cameras, fps, status,
+                            o.draw_resolution, o.progress)
         outputs = tuple(out / q.relative_to(tmp) for q in written)
-        found = int(np.isfinite(detections["landmarks"]).all(-1).any(-1).sum())
+        return TransformResult(landmarks=flt.astype(np.float32), driving_landmarks=detections.landmarks, valid=valid,
+                               interpolated=interpolated, fps=fps, outputs=outputs,
+                               summary=self._summary(p, flt, valid, out, outputs, time.perf_counter() - started))
+
+    def _summary(self, p: Prepared, flt, valid, out: Path, outputs, seconds: float) -> str:
+        o, source, fps = self.options, p.source, p.track.fps
+        found = int(np.isfinite(p.detections.landmarks).all(-1).any(-1).sum())
         damage = ""
         if source.lost:
             damage += f" {source.lost} frames could not be decoded (corrupt); they are kept as rows without a face."
@@ -353,12 +226,10 @@ class Pipeline:
             damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "
                        "declares; the file may be truncated.")
         rate = f", {fps:.2f} fps" if source.kind != "image" else ""
-        summary = (f"{len(flt)} driving frames ({source.width}x{source.height}{rate}): a face detected in {found}, "
-                   f"{int(interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "
-                   f"FLT mode '{o.mode.value}', detector '{o.detector}', {time.perf_counter() - started:.1f} s.{damage} "
-                   f"Outputs in {out}: {', '.join(q.name for q in outputs)}.")
-        return TransformResult(landmarks=flt.astype(np.float32), driving_landmarks=detections["landmarks"], valid=valid,
-                               interpolated=interpolated, fps=fps, outputs=outputs, summary=summary)
+        return (f"{len(flt)} driving frames ({source.width}x{source.height}{rate}): a face detected in {found}, "
+                f"{int(p.track.interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "
+                f"FLT mode '{o.mode.value}', detector '{o.detector}', {seconds:.1f} s.{damage} "
+                f"Outputs in {out}: {', '.join(q.name for q in outputs)}.")
 
 
 @dataclass
@@ -370,7 +241,8 @@ class Prepared:
     detector: Any
     reference: Reference
     ref_found: Detections
-    detections: dict
+    detections: Detections
+    """The driving frames' (T, ...) landmarks, and body and hands where the detector gives them."""
     track: DrivingTrack
 
 

@@ -1,0 +1,142 @@
+"""The job's outputs: every format's writer fed frame by frame, the debug video, and the output folder written
+whole or not at all (a temporary folder beside it, moved into place at the end)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .flt import Reference, fused_chunks
+from .plugins import Detections, OutputContext, PoseFrame, available_writers, make_writer
+from .progress import Progress
+
+__all__ = ["check_output", "debug_video", "frame_for", "output_folder", "write_formats"]
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuses, before any work, an output that exists (without ``overwrite``), lies under a file, or in a folder
+    that cannot be written."""
+    from .errors import InputError
+
+    if out.exists() and not overwrite:
+        raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
+    for parent in (out.parent, *out.parent.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{out}: {parent} is a file, not a folder; choose another --out")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{out}: the folder {parent} is not writable; choose another --out")
+            break
+
+
+@contextlib.contextmanager
+def output_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write into; moved into place (replacing ``out``) when the block ends
+    well, removed when it does not: nothing half-written is ever left."""
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def frame_for(index: int, size: tuple[int, int], face: np.ndarray, detections: Detections, status: str) -> PoseFrame:
+    """Frame ``index`` as writers take it: the FLT face, the driver's body and hands (where detected)."""
+    ok = np.isfinite(face).all(1)
+    body = None if detections.body is None else detections.body[index]
+    hands = None if detections.hands is None else detections.hands[index]
+    has_body = body is not None and not np.isnan(body).all()
+    has_hands = hands is not None and not np.isnan(hands).all()
+    return PoseFrame(index=index, image_size=(int(size[0]), int(size[1])), face=face, face_scores=ok.astype(np.float32),
+                     extra={"status": {"face": status}},
+                     body=body if has_body else None, body_scores=detections.body_scores[index] if has_body else None,
+                     hands=hands if has_hands else None, hand_scores=detections.hand_scores[index] if has_hands else None)
+
+
+def write_formats(tmp: Path, formats: Sequence[str], context: OutputContext, flt: np.ndarray, detections: Detections,
+                  status: Sequence[str], pm, draw_resolution: int | None = None, progress: bool = False) -> list[Path]:
+    """Each format's writer at the target its spec names, given what its options ask of the context."""
+    specs = available_writers(pm)
+    written = []
+    for name in formats:
+        spec = specs[name]
+        target = tmp / (spec.target(context) if spec.target else name)
+        wants = {f.name for f in fields(spec.options)}
+        options: dict[str, Any] = {}
+        if "context" in wants:
+            options["context"] = context
+        if "fps" in wants:
+            options["fps"] = context.fps
+        if "draw_resolution" in wants and draw_resolution is not None:
+            options["draw_resolution"] = draw_resolution
+        writer = make_writer(name, target, pm, **options)
+        bar = Progress(f"writing {name}", len(flt), progress)
+        try:
+            for i in range(len(flt)):
+                writer.write(frame_for(i, context.image_size, flt[i], detections, status[i]))
+                bar.step()
+        finally:
+            writer.close()
+            bar.close()
+        written.append(target)
+    return written
+
+
+def debug_video(path: Path, source, flt: np.ndarray, detections: Detections, model, reference: Reference, cameras,
+                fps: float, status: Sequence[str], draw_resolution: int | None = None, progress: bool = False) -> None:
+    """driving frame | driving landmarks | FLT landmarks | the fused face rendered with the reference's texture |
+    the pose image as the dwpose format draws it, each panel labelled."""
+    import cv2
+
+    from .io import FrameSink
+    from .plugins.builtin.dwpose_image import DwposeImageOptions, draw_at
+    from .render import Renderer
+
+    driving_lms = detections.landmarks
+    size = (source.width, source.height)
+    resolution = DwposeImageOptions().draw_resolution if draw_resolution is None else draw_resolution
+    renderer = Renderer(model, size)
+    renderer.set_reference(reference.images[0], reference.fit, 0)
+    meshes: dict = {}
+    chunks = fused_chunks(model, reference.fit, cameras, driving_lms, np.arange(len(flt)))
+    sink = FrameSink(path, fps)
+    bar = Progress("debug video", len(flt), progress)
+    labels = ("driving", "driving landmarks", "FLT landmarks", "render (reference texture)", "pose image written")
+    try:
+        for i, frame in source:
+            if i >= len(flt):
+                break
+            while i not in meshes:  # the next block of fused meshes, as the video reaches it
+                chunk, fused = next(chunks)
+                meshes = dict(zip(chunk.tolist(), fused.vertices))
+            panels = [frame, frame.copy(), frame.copy(), np.zeros_like(frame)]
+            for panel, pts, colour in ((panels[1], driving_lms[i], (255, 64, 64)), (panels[2], flt[i], (64, 255, 64))):
+                for x, y in pts[np.isfinite(pts).all(1)]:
+                    cv2.circle(panel, (int(x), int(y)), 2, colour, -1)
+            if cameras.ok[i]:
+                panels[3] = renderer.render(meshes[i], cameras, i, background=frame).rgba[0, ..., :3]
+            panels.append(draw_at(frame_for(i, size, flt[i], detections, status[i]), resolution))
+            panels = [np.ascontiguousarray(panel) for panel in panels]
+            scale = max(size) / 640
+            for panel, label in zip(panels, labels):
+                cv2.putText(panel, label, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 0),
+                            max(1, int(2 * scale)), cv2.LINE_AA)
+            row = np.concatenate(panels, 1)
+            sink.write(i, row[: row.shape[0] // 2 * 2, : row.shape[1] // 2 * 2])
+            bar.step()
+    finally:
+        sink.close()
+        bar.close()
