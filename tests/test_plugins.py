@@ -450,7 +450,7 @@ def test_mediapipe_mesh_drawing(tmp_path):
     x, y = np.floor(with_iris[468]).astype(int)
     assert tuple(draw_mesh_contours(with_iris, *image.shape[:2])[y - 1, x - 1]) == (250, 200, 10)
     w = make_writer("mediapipe", tmp_path / "mesh")
-    with pytest.raises(ValueError, match=r"extra\['mesh'\]"):
+    with pytest.raises(ValueError, match=r"PoseFrame.mesh"):
         w.write(_frame(np.random.default_rng(0)))
 
 

@@ -43,14 +43,14 @@ class DrivingTrack:
 
 
 def detect_driving(source, detector, redetect_interval: int = 30, max_frames: int | None = None,
-                   progress: bool = False) -> Detections:
+                   progress: bool = False, crops: bool = True) -> Detections:
     """Streams the driving frames once through the detector, tracking the face between full detections: the
     landmarks (and whole-body keypoints, where the detector gives them) of every frame, (T, ...) arrays with NaN
     where nothing was found; a frame that could not be decoded is a row without a face."""
     from .progress import Progress
     from .tracking import Tracker, bbox
 
-    tracker = Tracker(detector, redetect_interval)
+    tracker = Tracker(detector, redetect_interval, crops)
     shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
               "hand_scores": (2, 21)}
     missing = {k: np.full(shape, 0.0 if k.endswith(("confidences", "scores")) else np.nan, np.float32) for k, shape in shapes.items()}

@@ -61,7 +61,7 @@ def frame_for(index: int, size: tuple[int, int], face: np.ndarray, detections: D
     has_body = body is not None and not np.isnan(body).all()
     has_hands = hands is not None and not np.isnan(hands).all()
     return PoseFrame(index=index, image_size=(int(size[0]), int(size[1])), face=face, face_scores=ok.astype(np.float32),
-                     extra={"status": {"face": status}},
+                     status=status,
                      body=body if has_body else None, body_scores=detections.body_scores[index] if has_body else None,
                      hands=hands if has_hands else None, hand_scores=detections.hand_scores[index] if has_hands else None)
 

@@ -26,7 +26,7 @@ from .flt import Mode, Reference, flt_landmarks
 from .io import open_frames, read_image
 from .model import load_model
 from .outputs import check_output, debug_video, output_folder, write_formats
-from .plugins import Detections, OutputContext, available_writers, get_plugin_manager, make_detector
+from .plugins import Detections, OutputContext, available_detectors, available_writers, get_plugin_manager, make_detector
 
 __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform"]
 
@@ -158,15 +158,16 @@ class Pipeline:
         source = open_frames(driving)
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, self.pm, **o.detector_options)
+        uses_images = available_detectors(self.pm)[o.detector].uses_images
         if o.reference_detector:
             ref_detector = make_detector(o.reference_detector, self.pm)
         else:
-            ref_detector = detector if getattr(detector, "uses_images", True) else make_detector("dlib", self.pm)
+            ref_detector = detector if uses_images else make_detector("dlib", self.pm)
         reference, ref_found = self._reference(model, ref_detector, references)
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                              "(use a whole-body detector: dwpose, or keypoints files with bodies)")
-        detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress)
+        detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, crops=uses_images)
         track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
                             o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
                             smoothing=o.smoothing, max_gap=o.max_gap)

@@ -22,13 +22,14 @@ class Tracker:
     only in a region around the previous landmarks (twice their size): cheaper, and the detector still
     decides whether a face is there. When it finds none, or on schedule, the whole frame is searched."""
 
-    def __init__(self, detector, interval: int) -> None:
-        self.detector, self.interval = detector, interval
+    def __init__(self, detector, interval: int, crops: bool = True) -> None:
+        """crops: False for a detector that does not look at the images (DetectorSpec.uses_images): whole frames."""
+        self.detector, self.interval, self.crops = detector, interval, crops
         self.region: np.ndarray | None = None
         self.since_full = 0
 
     def detect(self, frame: np.ndarray) -> Detections:
-        if not getattr(self.detector, "uses_images", True):
+        if not self.crops:
             return self.detector.detect([frame])
         found = None
         if self.region is not None and self.since_full < self.interval:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import VIDEO_SUFFIXES, open_frames
-from ..plugins import make_detector
+from ..plugins import available_detectors, make_detector
 from ..tracking import Tracker
 
 __all__ = ["Clip", "detect_clip", "find_clips", "frame_at"]
@@ -62,7 +62,7 @@ def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, r
         with np.load(cached) as z:
             return Clip(path.stem, path, z["landmarks"], z["confidences"], (int(z["size"][0]), int(z["size"][1])), float(z["fps"]))
     source = open_frames(path)
-    tracker = Tracker(make_detector(detector), redetect_interval)
+    tracker = Tracker(make_detector(detector), redetect_interval, available_detectors()[detector].uses_images)
     lms, conf = [], []
     for index, frame in source:
         while len(lms) < index:  # a frame that could not be decoded: no face

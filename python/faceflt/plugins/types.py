@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
@@ -73,8 +73,8 @@ class Detections:
 class Detector(Protocol):
     """Finds face landmarks in RGB images.
 
-    A detector may set ``uses_images = False`` when it does not look at the images (it replays
-    keypoints from a file); the pipeline then gives it whole frames only, never crops.
+    A detector that does not look at the images (it replays keypoints from a file) says so in its spec
+    (``DetectorSpec.uses_images = False``); the pipeline then gives it whole frames only, never crops.
     """
 
     scheme: str
@@ -94,6 +94,9 @@ class DetectorSpec:
     options: type
     factory: Callable[[Any], Detector]
     description: str = ""
+    uses_images: bool = True
+    """False for a detector that replays keypoints instead of looking at the images: it gets whole frames, never
+    crops, and the reference picture is detected with dlib unless --reference-detector says otherwise."""
     requires: tuple[str, ...] = ()
     """Modules it imports when built, and ``install``: what to run when one is missing (``faceflt plugins`` says)."""
     install: str = ""
@@ -122,7 +125,10 @@ class PoseFrame:
     body_scores: np.ndarray | None = None
     hands: np.ndarray | None = None
     hand_scores: np.ndarray | None = None
-    extra: dict = field(default_factory=dict)
+    status: str = ""
+    """What faceflt knows of the face: 'fitted', 'interpolated' (across a short gap) or 'missing'; '' if unknown."""
+    mesh: np.ndarray | None = None
+    """float32 (468 or 478, 2): a MediaPipe face mesh in pixels, for the formats that draw one."""
 
 
 @runtime_checkable

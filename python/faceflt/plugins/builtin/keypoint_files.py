@@ -120,7 +120,6 @@ class KeypointFileDetector:
     """Replays a keypoint file: each call returns the next frames' keypoints (the images are not looked at)."""
 
     scheme = "ibug68"
-    uses_images = False  # the pipeline must not crop frames for it: the keypoints refer to whole frames
 
     def __init__(self, options: KeypointFileOptions) -> None:
         if not options.path:
@@ -158,4 +157,5 @@ class KeypointFileDetector:
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
     return [DetectorSpec(name="keypoints", scheme="ibug68", options=KeypointFileOptions, factory=KeypointFileDetector,
+                         uses_images=False,  # the keypoints refer to whole frames: no crops
                          description="keypoints you already extracted: OpenPose JSON folder, ComfyUI POSE_KEYPOINT export, DWPose JSON, or .npz")]

@@ -5,7 +5,7 @@ colours given in BGR order and the image channel-reversed at the end, as there.
 
 The contour tables (which mesh points each contour joins) are MediaPipe's; they are read from an
 installed ``mediapipe`` package's source without importing it (``pip install --no-deps mediapipe``
-is enough). The frame must carry the mesh: ``PoseFrame.extra["mesh"]`` (468 or 478, 2) in pixels.
+is enough). The frame must carry the mesh: ``PoseFrame.mesh`` (468 or 478, 2) in pixels.
 """
 
 from __future__ import annotations
@@ -97,9 +97,9 @@ class MeshDrawingWriter:
         self._sink = FrameSink(path, options.fps)
 
     def write(self, frame: PoseFrame) -> None:
-        mesh = frame.extra.get("mesh")
+        mesh = frame.mesh
         if mesh is None:
-            raise ValueError("the mediapipe drawing needs the face mesh: PoseFrame.extra['mesh'] (468, 2) in pixels "
+            raise ValueError("the mediapipe drawing needs the face mesh: PoseFrame.mesh (468, 2) in pixels "
                              "(use the mediapipe detector with output='mediapipe468')")
         width, height = frame.image_size
         self._sink.write(frame.index, draw_mesh_contours(mesh, height, width))

@@ -63,8 +63,8 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
         document = {"people": [person], "canvas_height": int(h), "canvas_width": int(w)}
     # What faceflt knows about the frame (e.g. {"face": "interpolated"}) goes in a key of its own,
     # which OpenPose readers ignore.
-    if frame.extra.get("status"):
-        document["faceflt"] = dict(frame.extra["status"])
+    if frame.status:
+        document["faceflt"] = {"face": frame.status}
     return document
 
 
