@@ -538,3 +538,32 @@ def test_a_pipeline_takes_its_plugins_from_the_manager_it_is_given(tmp_path, mod
     assert (tmp_path / "out" / "capture").read_text() == "3 frames" and result.outputs[-1].name == "capture"
     # a writer that asks for the context gets it: the frame rate, size and name a third-party format needs
     assert contexts == [faceflt.plugins.OutputContext(fps=30.0, image_size=(512, 512), stem="liveportrait_d3", video=True)]
+
+
+def test_plugin_switches_load_only_named_plugins_and_trace_hook_calls(monkeypatch, capsys):
+    """datasette's two switches: FACEFLT_LOAD_PLUGINS names the entry-point plugins to load (empty: none), and
+    FACEFLT_TRACE_PLUGINS=1 prints every hook call."""
+    if not importlib.util.find_spec("faceflt_example"):
+        if os.environ.get("FACEFLT_REQUIRE_DATA") == "1":
+            pytest.fail("the example plugin is not installed; CI installs tests/plugins/faceflt-example")
+        pytest.skip("the example plugin (tests/plugins/faceflt-example) is not installed")
+    monkeypatch.setenv("FACEFLT_LOAD_PLUGINS", "")
+    assert "five-point" not in available_detectors(get_plugin_manager())
+    monkeypatch.setenv("FACEFLT_LOAD_PLUGINS", "example")
+    assert "five-point" in available_detectors(get_plugin_manager())
+    monkeypatch.delenv("FACEFLT_LOAD_PLUGINS")
+    monkeypatch.setenv("FACEFLT_TRACE_PLUGINS", "1")
+    available_writers(get_plugin_manager())
+    assert "faceflt_register_writers" in capsys.readouterr().err
+
+
+def test_every_hook_is_documented_and_tested():
+    """The meta-test: each hookspec has a docstring, and the tests call it by name."""
+    from faceflt.plugins import hookspecs
+
+    hooks = [name for name in dir(hookspecs) if name.startswith("faceflt_")]
+    assert hooks
+    tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
+    for name in hooks:
+        assert (getattr(hookspecs, name).__doc__ or "").strip(), f"hook {name} has no docstring"
+        assert f"def {name}" in tests or f"hook.{name}" in tests, f"hook {name} is not exercised by a test"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 from typing import Any
 
 import pluggy
@@ -11,12 +13,16 @@ from . import hookspecs
 from .types import Detector, DetectorSpec, Writer, WriterSpec
 
 ENTRY_POINT_GROUP = "faceflt"
+LOAD_ENV = "FACEFLT_LOAD_PLUGINS"
+"""Comma-separated names of the entry-point plugins to load (empty: none); unset: all (datasette's switch)."""
+TRACE_ENV = "FACEFLT_TRACE_PLUGINS"
+"""Set to 1: every hook call and its results are printed to stderr."""
 
 
 def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
-    """A new plugin manager: the hookspecs, the built-in plugins, then the ``faceflt`` entry points.
-
-    Nothing is loaded at import time; each call builds a fresh manager.
+    """A new plugin manager: the hookspecs, the built-in plugins, then the ``faceflt`` entry points (only those
+    named in ``$FACEFLT_LOAD_PLUGINS`` when it is set). With ``FACEFLT_TRACE_PLUGINS=1``, hook calls are traced to
+    stderr. Nothing is loaded at import time; each call builds a fresh manager.
     """
     from .builtin import BUILTIN_PLUGINS
 
@@ -25,8 +31,16 @@ def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     for plugin in BUILTIN_PLUGINS:
         pm.register(plugin, name=f"faceflt.{plugin.__name__.rsplit('.', 1)[-1]}")
     if load_entry_points:
-        pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        wanted = os.environ.get(LOAD_ENV)
+        if wanted is None:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        else:
+            for name in filter(None, (n.strip() for n in wanted.split(","))):
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
     pm.check_pending()
+    if os.environ.get(TRACE_ENV) == "1":
+        pm.trace.root.setwriter(lambda text: sys.stderr.write(f"faceflt plugins: {text}"))
+        pm.enable_tracing()
     return pm
 
 
