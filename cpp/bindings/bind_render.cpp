@@ -3,10 +3,11 @@
 #include "faceflt/fitting/camera.hpp"
 #include "faceflt/model/face_model.hpp"
 #include "faceflt/render/renderer.hpp"
-#include "faceflt/core/visibility.hpp"
+#include "faceflt/render/texture.hpp"
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace faceflt::bindings {
@@ -44,6 +45,11 @@ render::TextureImage texture_from(const UInt8Array& image) {
 }  // namespace
 
 void bind_render(py::module_& m) {
+    py::enum_<render::Background>(m, "Background", "What shows where the face does not cover a pixel.")
+        .value("black", render::Background::Black)
+        .value("transparent", render::Background::Transparent)
+        .value("image", render::Background::Image);
+
     py::class_<render::Renderer>(m, "Renderer", "A textured-mesh renderer (backend 'egl' or 'cpu').")
         .def_property_readonly("name", &render::Renderer::name)
         .def_property_readonly("width", &render::Renderer::width)
@@ -84,14 +90,13 @@ void bind_render(py::module_& m) {
         .def(
             "render_batch",
             [](render::Renderer& r, const FloatArray& vertices, const FloatArray& rotation, const FloatArray& scale,
-               const FloatArray& translation, int background, const std::optional<UInt8Array>& images, bool return_depth) {
+               const FloatArray& translation, render::Background mode, const std::optional<UInt8Array>& images, bool return_depth) {
                 const char* fn = "Renderer.render_batch";
                 const auto b = vertices.ndim() == 3 ? vertices.shape(0) : -1;
                 check_shape(vertices, {b, -1, 3}, fn, "vertices");
                 check_shape(rotation, {b, 3, 3}, fn, "rotation");
                 check_shape(scale, {b}, fn, "scale");
                 check_shape(translation, {b, 2}, fn, "translation");
-                const auto mode = static_cast<render::Background>(background);
                 if (mode == render::Background::Image) {
                     if (!images) throw py::value_error(std::string(fn) + "(): background images are needed");
                     check_shape(*images, {b, r.height(), r.width(), 3}, fn, "background");
@@ -140,22 +145,15 @@ void bind_render(py::module_& m) {
             const fitting::Camera c = camera_at(rotation, scale, 0, &translation, static_cast<float>(height));
             const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(), model.num_vertices(), 3);
             const render::ScreenVertices s = to_screen(c, v);
-            std::vector<int> all(static_cast<std::size_t>(model.num_vertices()));
-            for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-            std::vector<bool> seen;
+            render::ReferenceTexture t;
             {
                 py::gil_scoped_release release;
-                seen = core::visible_vertices(s.leftCols<2>(), s.col(2), model.triangles, model.patches, /*front_only=*/false, all,
-                                                /*tolerance=*/1.0f);
+                t = render::reference_texture(s, model.triangles, model.patches, width, height);
             }
             auto uv = new_array<float>({model.num_vertices(), 2});
+            Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, 2, Eigen::RowMajor>>(uv.mutable_data(), model.num_vertices(), 2) = t.uv;
             auto visible = new_array<bool>({model.num_vertices()});
-            for (int i = 0; i < model.num_vertices(); ++i) {
-                const float x = s(i, 0), y = s(i, 1);
-                uv.mutable_at(i, 0) = x / static_cast<float>(width);
-                uv.mutable_at(i, 1) = y / static_cast<float>(height);
-                visible.mutable_at(i) = seen[static_cast<std::size_t>(i)] && x >= 0 && y >= 0 && x < width && y < height;
-            }
+            std::copy(t.visible.begin(), t.visible.end(), visible.mutable_data());
             return py::make_tuple(uv, visible);
         },
         py::arg("model"), py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("width"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['FaceModel', 'FitOptions', 'MorphableModel', 'Renderer', 'build_meshes', 'fit_batch', 'fit_identity', 'fuse', 'lift_landmarks', 'load_blendshapes', 'load_face_model', 'load_morphable_model', 'make_cpu_renderer', 'make_egl_renderer', 'project_offsets', 'rotations_from_yaw_pitch_roll', 'texture_coordinates']
+__all__: list[str] = ['Background', 'FaceModel', 'FitOptions', 'MorphableModel', 'Renderer', 'build_meshes', 'fit_batch', 'fit_identity', 'fuse', 'lift_landmarks', 'load_blendshapes', 'load_face_model', 'load_morphable_model', 'make_cpu_renderer', 'make_egl_renderer', 'project_offsets', 'rotations_from_yaw_pitch_roll', 'texture_coordinates']
 class FaceModel:
     """
     A loaded face model: shape, expressions, landmark mapping, contours, edges.
@@ -154,6 +154,56 @@ class FitOptions:
     @num_shape_coefficients.setter
     def num_shape_coefficients(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
+class Background:
+    """
+    What shows where the face does not cover a pixel.
+    
+    Members:
+    
+      black
+    
+      transparent
+    
+      image
+    """
+    __members__: typing.ClassVar[dict[str, Background]]
+    black: typing.ClassVar[Background]
+    image: typing.ClassVar[Background]
+    transparent: typing.ClassVar[Background]
+    @typing.overload
+    def __eq__(self, other: Background) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Background) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
 class Renderer:
     """
     A textured-mesh renderer (backend 'egl' or 'cpu').
@@ -164,7 +214,7 @@ class Renderer:
         """
         An OpenGL error recorded but not raised (0: none).
         """
-    def render_batch(self, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], background: typing.SupportsInt | typing.SupportsIndex, images: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, return_depth: bool = False) -> dict:
+    def render_batch(self, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], background: Background, images: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, return_depth: bool = False) -> dict:
         ...
     def set_mesh(self, triangles: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], uv: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...

@@ -21,7 +21,7 @@ from .model import FaceModel
 
 __all__ = ["Renderer", "RenderResult", "reference_texture"]
 
-_BACKGROUNDS = {"black": 0, "transparent": 1}
+_BACKGROUNDS = {"black": _core.Background.black, "transparent": _core.Background.transparent}
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class Renderer:
                 raise ValueError(f"background must be 'black', 'transparent' or an image array, got {background!r}")
             mode, images = _BACKGROUNDS[background], None
         else:
-            mode, images = 2, np.ascontiguousarray(background, dtype=np.uint8)
+            mode, images = _core.Background.image, np.ascontiguousarray(background, dtype=np.uint8)
         d = self._impl.render_batch(vertices, cameras.rotation[rows], cameras.scale[rows], cameras.translation[rows], mode,
                                     images, return_depth)
         return RenderResult(rgba=d["rgba"], depth=d.get("depth"))
