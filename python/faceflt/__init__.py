@@ -16,7 +16,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import errors
 from .driving import DrivingTrack, fit_driving, fit_reference
-from .fitting import FitOptions, FitResult, FusedResult, fit, fit_identity, fuse, lift
+from .fitting import Cameras, FitOptions, FitResult, FusedResult, fit, fit_identity, fuse, lift
 from .flt import Mode, Reference, flt_landmarks
 from .model import FaceModel, download_model, find_model_dir, load_model
 from .pipeline import Pipeline, TransformOptions, TransformResult, transform
@@ -28,6 +28,7 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0"
 
 __all__ = [
+    "Cameras",
     "DrivingTrack",
     "FaceModel",
     "FitOptions",

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import _core
 from .errors import InputError
-from .fitting import FitOptions, FitResult, fit, fit_identity
+from .fitting import Cameras, FitOptions, FitResult, fit, fit_identity
 from .plugins import Detections
 from .smoothing import smooth
 
@@ -34,7 +34,7 @@ class DrivingTrack:
     fps: float
     driver: FitResult
     """The driver's own identity, fitted jointly over a sample of frames (row 0's shape_coeffs)."""
-    cameras: FitResult
+    cameras: Cameras
     """Per frame: camera and expression with the driver's identity, gaps filled, smoothed."""
     valid: np.ndarray
     """bool (T,): frames with a fit (detected, or interpolated across a short gap)."""
@@ -131,10 +131,7 @@ def fit_driving(model, landmarks: np.ndarray, confidences: np.ndarray, size: tup
     ypr = params[:, :3].astype(np.float32)
     rotation = _core.rotations_from_yaw_pitch_roll(np.nan_to_num(ypr))
     rotation[~valid] = np.nan
-    t = len(lms)
-    cameras = FitResult(
-        shape_coeffs=np.repeat(driver.shape_coeffs[:1], t, 0), expression_coeffs=params[:, 6 : 6 + k].astype(np.float32),
-        rotation=rotation, scale=params[:, 3].astype(np.float32), translation=params[:, 4:6].astype(np.float32),
-        yaw_pitch_roll=ypr, projected=fits.projected, image_size=np.tile(np.asarray(size, np.int32), (t, 1)), ok=valid,
-        num_landmarks_used=fits.num_landmarks_used)
+    cameras = Cameras(expression_coeffs=params[:, 6 : 6 + k].astype(np.float32), rotation=rotation,
+                      scale=params[:, 3].astype(np.float32), translation=params[:, 4:6].astype(np.float32), yaw_pitch_roll=ypr,
+                      image_size=np.tile(np.asarray(size, np.int32), (len(lms), 1)), ok=valid)
     return DrivingTrack(lms, conf, (int(size[0]), int(size[1])), float(fps), driver, cameras, valid, interpolated)

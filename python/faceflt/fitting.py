@@ -16,7 +16,7 @@ from . import _core
 from .errors import FitError
 from .model import FaceModel
 
-__all__ = ["FitOptions", "FitResult", "FusedResult", "LiftedLandmarks", "fit", "fit_identity", "fuse", "lift"]
+__all__ = ["Cameras", "FitOptions", "FitResult", "FusedResult", "LiftedLandmarks", "fit", "fit_identity", "fuse", "lift"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,36 @@ def _core_options(options: FitOptions, fit_shape: bool) -> _core.FitOptions:
 
 
 @dataclass(frozen=True)
+class Cameras:
+    """Per frame, how the face is posed and what expression it wears: what fusing, lifting and rendering read.
+
+    A fit gives them (``FitResult.cameras``); the driving track holds them gap-filled and smoothed, so they carry
+    no fitted landmarks or shape of their own."""
+
+    expression_coeffs: np.ndarray
+    """float32 (B, K): blendshape weights."""
+    rotation: np.ndarray
+    """float32 (B, 3, 3): model-to-camera rotation."""
+    scale: np.ndarray
+    """float32 (B,): pixels per model unit."""
+    translation: np.ndarray
+    """float32 (B, 2): (tx, ty), model units."""
+    yaw_pitch_roll: np.ndarray
+    """float32 (B, 3): degrees, eos's convention."""
+    image_size: np.ndarray
+    """int32 (B, 2): (width, height), pixels."""
+    ok: np.ndarray
+    """bool (B,): frames with a camera."""
+
+    def __len__(self) -> int:
+        return int(self.ok.shape[0])
+
+    def select(self, rows) -> "Cameras":
+        """The cameras of some frames: ``rows`` is an index array, a slice or a boolean mask."""
+        return type(self)(**{k: v[rows] for k, v in self.__dict__.items()})
+
+
+@dataclass(frozen=True)
 class FitResult:
     """Fits of B frames. A frame that could not be fitted has ``ok[i] == False`` and NaN values."""
 
@@ -93,6 +123,12 @@ class FitResult:
 
     def __len__(self) -> int:
         return int(self.ok.shape[0])
+
+    @property
+    def cameras(self) -> Cameras:
+        """The fitted cameras and expressions."""
+        return Cameras(self.expression_coeffs, self.rotation, self.scale, self.translation, self.yaw_pitch_roll,
+                       self.image_size, self.ok)
 
     def select(self, rows) -> "FitResult":
         """The fits of some frames: ``rows`` is an index array, a slice or a boolean mask."""
@@ -273,7 +309,7 @@ def fit_identity(
 def fuse(
     model: FaceModel,
     reference: FitResult | np.ndarray,
-    driving: FitResult,
+    driving: FitResult | Cameras,
     guides: np.ndarray | None = None,
     *,
     vertex_ids: np.ndarray | None = None,
@@ -283,15 +319,16 @@ def fuse(
 
     Args:
         reference: a fit of the reference picture(s) (its first row's identity is used) or (m,) shape coefficients.
-        driving: fits of the driving frames (e.g. ``fit(..., shape_coeffs=...)`` or a free fit).
+        driving: fits of the driving frames (e.g. ``fit(..., shape_coeffs=...)`` or a free fit), or their Cameras.
         guides: (B, 68, 2) the driving frames' detected landmarks; the jaw line follows the posed
-            face's silhouette nearest to them. ``None``: the driving fit's own projected landmarks.
+            face's silhouette nearest to them. ``None``: a fit's own projected landmarks (Cameras have none:
+            the jaw then takes the model contour).
         vertex_ids: (B, 68) take each landmark from these vertices instead (e.g. another fusion's
             ``vertex_ids``, so that the two differ by identity only, not by which jaw vertex was nearest).
         return_mesh: also return the fused meshes.
     """
     ref = reference.shape_coeffs[0] if isinstance(reference, FitResult) else np.asarray(reference, np.float32)
-    g = driving.projected if guides is None else _landmarks(guides, None, 0.0, "fuse")
+    g = getattr(driving, "projected", None) if guides is None else _landmarks(guides, None, 0.0, "fuse")
     d = _core.fuse(
         model, np.ascontiguousarray(ref, np.float32), driving.expression_coeffs, driving.rotation, driving.scale,
         driving.translation, driving.image_size, guides=g, keep_mesh=return_mesh,
@@ -316,7 +353,7 @@ class LiftedLandmarks:
         return self.points - self.expression
 
 
-def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult, landmarks: np.ndarray) -> LiftedLandmarks:
+def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult | Cameras, landmarks: np.ndarray) -> LiftedLandmarks:
     """Detected landmarks lifted into the model's canonical frame.
 
     Each landmark is put on its camera ray (``fits``: each frame's expression and camera) at the depth of

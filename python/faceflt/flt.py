@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 from .driving import DrivingTrack
 from .errors import InputError
-from .fitting import FitResult, fuse, lift
+from .fitting import Cameras, FitResult, fuse, lift
 from .progress import Progress
 from .smoothing import smooth
 
@@ -118,7 +118,7 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     ref = reference.fit
     ypr = ref.yaw_pitch_roll.copy()
     ypr[:, 1] = neutral.pitch
-    seen_as = replace(ref, rotation=_core.rotations_from_yaw_pitch_roll(ypr), yaw_pitch_roll=ypr)
+    seen_as = replace(ref.cameras, rotation=_core.rotations_from_yaw_pitch_roll(ypr), yaw_pitch_roll=ypr)
     each = lift(model, ref.shape_coeffs[0], seen_as, reference.landmarks).neutral
     seen = np.isfinite(each).all(-1)
     lifted = np.where(seen.any(0)[:, None], np.nan_to_num(each).sum(0) / np.maximum(seen.sum(0), 1)[:, None], np.nan)
@@ -159,7 +159,7 @@ def project(model, reference: Reference, track: DrivingTrack) -> np.ndarray:
     return fuse(model, reference.fit.shape_coeffs[0], track.cameras, guides=track.landmarks).landmarks
 
 
-def fused_chunks(model, reference: FitResult, cameras: FitResult, guides: np.ndarray, frames: np.ndarray, size: int = 32):
+def fused_chunks(model, reference: FitResult, cameras: Cameras, guides: np.ndarray, frames: np.ndarray, size: int = 32):
     """Yields (frame indices, FusedResult with meshes) block by block, so that only a block of meshes
     (3448 x 3 floats a frame) is held, whatever the length of the video."""
     for start in range(0, len(frames), size):

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from .errors import RenderBackendError, RenderFallbackWarning
-from .fitting import FitResult
+from .fitting import Cameras, FitResult
 from .model import FaceModel
 
 __all__ = ["Renderer", "RenderResult", "reference_texture"]
@@ -119,26 +119,27 @@ class Renderer:
         uv, visible = reference_texture(self._model, fit, index)
         self.set_texture(image, uv, visible if hidden == "mask" else np.ones_like(visible))
 
-    def render_batch(self, vertices: np.ndarray, cameras: FitResult, *,
+    def render_batch(self, vertices: np.ndarray, cameras: Cameras | FitResult, *,
                      background: Literal["black", "transparent"] | np.ndarray = "black", return_depth: bool = False) -> RenderResult:
         """Renders B frames through one context; texture and triangles are not uploaded again.
 
         Args:
             vertices: float32 (B, N, 3) meshes in model units (e.g. ``fuse(..., return_mesh=True).vertices``).
-            cameras: fits whose rotation, scale and translation pose each frame (e.g. the driving fits).
+            cameras: the Cameras (or fits) whose rotation, scale and translation pose each frame (e.g. a driving
+                track's).
             background: ``"black"``, ``"transparent"``, or uint8 (B, H, W, 3) images (e.g. the driving frames).
             return_depth: also return the depth (and so the coverage).
         """
         return self._render(np.asarray(vertices, np.float32), cameras, slice(None), background, return_depth)
 
-    def render(self, vertices: np.ndarray, cameras: FitResult, index: int = 0, *,
+    def render(self, vertices: np.ndarray, cameras: Cameras | FitResult, index: int = 0, *,
                background: Literal["black", "transparent"] | np.ndarray = "black", return_depth: bool = False) -> RenderResult:
         """One frame: ``vertices`` (N, 3) under row ``index`` of ``cameras``, ``background`` one (H, W, 3)
         image or a name; the result keeps a batch axis of 1."""
         bg = background if isinstance(background, str) else np.asarray(background)[None]
         return self._render(np.asarray(vertices, np.float32)[None], cameras, slice(index, index + 1), bg, return_depth)
 
-    def _render(self, vertices: np.ndarray, cameras: FitResult, rows: slice, background, return_depth: bool) -> RenderResult:
+    def _render(self, vertices: np.ndarray, cameras: Cameras | FitResult, rows: slice, background, return_depth: bool) -> RenderResult:
         if isinstance(background, str):
             if background not in _BACKGROUNDS:
                 raise ValueError(f"background must be 'black', 'transparent' or an image array, got {background!r}")

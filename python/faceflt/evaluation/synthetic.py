@@ -10,34 +10,42 @@ error against it is reported. (``redetect`` needs images, so it is measured on r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import _core
-from ..fitting import FitResult, fuse
+from ..fitting import Cameras, fuse
 
-__all__ = ["sample", "synthetic_benchmark", "truth", "truth_landmarks"]
+__all__ = ["Truth", "sample", "synthetic_benchmark", "truth", "truth_landmarks"]
 
 
-def truth(model, shape, expression, ypr, scale: float = 2.0, size=(512, 512)) -> FitResult:
-    """A FitResult holding known parameters (B frames), the face centred in the image."""
+@dataclass(frozen=True)
+class Truth(Cameras):
+    """Known faces: each frame's camera and expression, and the identity (B, m) that wears them."""
+
+    shape_coeffs: np.ndarray
+    """float32 (B, m): identity coefficients."""
+
+
+def truth(model, shape, expression, ypr, scale: float = 2.0, size=(512, 512)) -> Truth:
+    """B frames of known parameters, the face centred in the image."""
     ypr = np.asarray(ypr, np.float32).reshape(-1, 3)
     b = len(ypr)
     w, h = size
-    return FitResult(
-        shape_coeffs=np.asarray(shape, np.float32).reshape(b, -1),
+    return Truth(
         expression_coeffs=np.asarray(expression, np.float32).reshape(b, -1),
         rotation=_core.rotations_from_yaw_pitch_roll(ypr),
         scale=np.full(b, scale, np.float32),
         translation=np.tile(np.array([w / 2 / scale, h / 2 / scale], np.float32), (b, 1)),
         yaw_pitch_roll=ypr,
-        projected=np.full((b, model.num_landmarks, 2), np.nan, np.float32),
         image_size=np.tile(np.array(size, np.int32), (b, 1)),
         ok=np.ones(b, bool),
-        num_landmarks_used=np.zeros(b, np.int32),
+        shape_coeffs=np.asarray(shape, np.float32).reshape(b, -1),
     )
 
 
-def truth_landmarks(model, t: FitResult) -> np.ndarray:
+def truth_landmarks(model, t: Truth) -> np.ndarray:
     """The 68 landmarks of each truth frame, jaw points on the model contour (no detector guide).
     One fusion call per distinct identity among the frames."""
     out = np.empty((len(t), model.num_landmarks, 2), np.float32)
