@@ -13,9 +13,9 @@ from . import _core
 from .errors import InputError
 from .fitting import Cameras, FitOptions, FitResult, fit, fit_identity
 from .plugins import Detections
-from .smoothing import smooth
+from .smoothing import runs, smooth
 
-__all__ = ["DrivingTrack", "detect_driving", "fit_driving", "fit_reference", "identity_options", "segments"]
+__all__ = ["DrivingTrack", "detect_driving", "fit_driving", "fit_reference", "identity_options"]
 
 MIN_CONFIDENCE = 0.3
 """Landmarks a detector scores below this count as missing in every fit."""
@@ -90,18 +90,12 @@ def fit_reference(model, landmarks: np.ndarray, sizes, confidences: np.ndarray |
                         min_confidence=MIN_CONFIDENCE)
 
 
-def segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    """The runs of True in a boolean mask, as (start, stop) pairs."""
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
-    return list(zip(edges[::2], edges[1::2]))
-
-
 def _fill_gaps(params: np.ndarray, ok: np.ndarray, max_gap: int) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation of params (T, D) across runs of ~ok no longer than max_gap with a fitted
     frame on both sides. Returns the filled params and the mask of interpolated frames."""
     params = params.copy()
     filled = np.zeros(len(ok), bool)
-    for start, stop in segments(~ok):
+    for start, stop in runs(~ok):
         if start == 0 or stop == len(ok) or stop - start > max_gap:
             continue
         t = (np.arange(start, stop) - (start - 1)) / (stop - (start - 1))

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-__all__ = ["one_euro", "smooth"]
+__all__ = ["one_euro", "runs", "smooth"]
 
 
 def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
@@ -36,6 +36,12 @@ def one_euro(x: np.ndarray, fps: float, min_cutoff: float = 1.0, beta: float = 0
     return out
 
 
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The runs of True in a boolean mask (T,), as (start, stop) pairs."""
+    edges = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask).astype(np.int8), 0]))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
 def smooth(x: np.ndarray, valid: np.ndarray, fps: float, strength: float = 1.0) -> np.ndarray:
     """Zero-lag smoothing of x (T, D): the mean of a forward and a backward One-Euro pass, run over
     each run of consecutive valid frames separately (invalid rows are returned unchanged)."""
@@ -44,8 +50,7 @@ def smooth(x: np.ndarray, valid: np.ndarray, fps: float, strength: float = 1.0) 
         return x.copy()
     out = x.copy()
     min_cutoff = 1.0 / strength
-    edges = np.flatnonzero(np.diff(np.r_[0, valid.astype(np.int8), 0]))
-    for start, stop in zip(edges[::2], edges[1::2]):
+    for start, stop in runs(valid):
         if stop - start < 3:
             continue
         seg = x[start:stop]
