@@ -28,8 +28,28 @@ Eigen::VectorXf optional_vector(const std::optional<FloatArray>& a, const char* 
     return Eigen::Map<const Eigen::VectorXf>(a->data(), a->shape(0));
 }
 
-py::dict frames_to_dict(const std::vector<FrameFit>& frames, const std::vector<std::array<int, 2>>& sizes, int num_shape,
-                        int num_expression, int num_landmarks) {
+// Fits of B frames as arrays (faceflt.fitting.FitResult wraps them).
+struct FitArrays {
+    py::array_t<bool> ok;
+    std::vector<std::string> errors;
+    py::array_t<float> shape_coeffs, expression_coeffs, rotation, scale, translation, yaw_pitch_roll, projected;
+    py::array_t<int> num_landmarks_used, image_size;
+};
+
+// The FLT landmarks of B frames (faceflt.fitting.FusedResult wraps them); meshes is None unless asked for.
+struct FusedArrays {
+    py::array_t<float> landmarks;
+    py::array_t<int> vertex_ids;
+    py::object meshes = py::none();
+};
+
+// Lifted landmarks of B frames (faceflt.fitting.LiftedLandmarks wraps them).
+struct LiftedArrays {
+    py::array_t<float> points, expression;
+};
+
+FitArrays frames_to_arrays(const std::vector<FrameFit>& frames, const std::vector<std::array<int, 2>>& sizes, int num_shape,
+                           int num_expression, int num_landmarks) {
     const auto b = static_cast<py::ssize_t>(frames.size());
     auto ok = new_array<bool>({b});
     auto shape = new_array<float>({b, num_shape});
@@ -41,7 +61,7 @@ py::dict frames_to_dict(const std::vector<FrameFit>& frames, const std::vector<s
     auto proj = new_array<float>({b, num_landmarks, 2});
     auto used = new_array<int>({b});
     auto size = new_array<int>({b, 2});
-    py::list errors;
+    std::vector<std::string> errors;
     for (py::ssize_t i = 0; i < b; ++i) {
         const FrameFit& f = frames[static_cast<std::size_t>(i)];
         ok.mutable_at(i) = f.ok;
@@ -56,21 +76,9 @@ py::dict frames_to_dict(const std::vector<FrameFit>& frames, const std::vector<s
         used.mutable_at(i) = f.num_landmarks_used;
         size.mutable_at(i, 0) = sizes[static_cast<std::size_t>(i)][0];
         size.mutable_at(i, 1) = sizes[static_cast<std::size_t>(i)][1];
-        errors.append(f.error);
+        errors.push_back(f.error);
     }
-    py::dict d;
-    d["ok"] = ok;
-    d["errors"] = errors;
-    d["shape_coeffs"] = shape;
-    d["expression_coeffs"] = expr;
-    d["rotation"] = rot;
-    d["scale"] = scale;
-    d["translation"] = trans;
-    d["yaw_pitch_roll"] = ypr;
-    d["projected"] = proj;
-    d["num_landmarks_used"] = used;
-    d["image_size"] = size;
-    return d;
+    return FitArrays{ok, errors, shape, expr, rot, scale, trans, ypr, proj, used, size};
 }
 
 // Per-frame expression and camera arrays (as FitResult holds them) -> FrameFits; a frame with a non-finite
@@ -104,6 +112,33 @@ std::vector<core::Points2> landmarks_from(const model::FaceModel& model, const F
 }  // namespace
 
 void bind_fitting(py::module_& m) {
+    py::class_<FitArrays>(m, "FitArrays", "Fits of B frames as arrays (faceflt.fitting.FitResult wraps them).")
+        .def_readonly("ok", &FitArrays::ok)
+        .def_readonly("errors", &FitArrays::errors)
+        .def_readonly("shape_coeffs", &FitArrays::shape_coeffs)
+        .def_readonly("expression_coeffs", &FitArrays::expression_coeffs)
+        .def_readonly("rotation", &FitArrays::rotation)
+        .def_readonly("scale", &FitArrays::scale)
+        .def_readonly("translation", &FitArrays::translation)
+        .def_readonly("yaw_pitch_roll", &FitArrays::yaw_pitch_roll)
+        .def_readonly("projected", &FitArrays::projected)
+        .def_readonly("num_landmarks_used", &FitArrays::num_landmarks_used)
+        .def_readonly("image_size", &FitArrays::image_size)
+        .def("__repr__", [](const FitArrays& a) { return "<faceflt core FitArrays: " + std::to_string(a.ok.size()) + " frames>"; });
+    py::class_<FusedArrays>(m, "FusedArrays", "FLT landmarks of B frames (faceflt.fitting.FusedResult wraps them).")
+        .def_readonly("landmarks", &FusedArrays::landmarks)
+        .def_readonly("vertex_ids", &FusedArrays::vertex_ids)
+        .def_readonly("meshes", &FusedArrays::meshes)
+        .def("__repr__", [](const FusedArrays& a) {
+            return "<faceflt core FusedArrays: " + std::to_string(a.vertex_ids.shape(0)) + " frames>";
+        });
+    py::class_<LiftedArrays>(m, "LiftedArrays", "Lifted landmarks of B frames (faceflt.fitting.LiftedLandmarks wraps them).")
+        .def_readonly("points", &LiftedArrays::points)
+        .def_readonly("expression", &LiftedArrays::expression)
+        .def("__repr__", [](const LiftedArrays& a) {
+            return "<faceflt core LiftedArrays: " + std::to_string(a.points.shape(0)) + " frames>";
+        });
+
     py::class_<FitOptions>(m, "FitOptions", "How to fit (faceflt.fitting.FitOptions makes one of these).")
         .def(py::init<>())
         .def("__repr__", [](const FitOptions& o) {
@@ -136,13 +171,13 @@ void bind_fitting(py::module_& m) {
                 py::gil_scoped_release release;
                 frames = fitting::fit_batch(model, lms, sizes, options, start, sequential, num_threads);
             }
-            return frames_to_dict(frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
+            return frames_to_arrays(frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
                                   model.mapping.num_landmarks);
         },
         py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"), py::arg("shape_start") = py::none(),
         py::arg("expression_start") = py::none(), py::arg("sequential") = false, py::arg("num_threads") = 0,
         "Fits camera, expression and (unless options.fit_shape is off) shape to (B, K, 2) landmarks, pixels; a dict of "
-        "arrays that faceflt.fitting.FitResult wraps. With sequential, each frame starts from the previous good one.");
+        "FitArrays, which faceflt.fitting.FitResult wraps. With sequential, each frame starts from the previous good one.");
 
     m.def(
         "project_offsets",
@@ -185,7 +220,7 @@ void bind_fitting(py::module_& m) {
                 py::gil_scoped_release release;
                 joint = fitting::fit_identity(model, lms, sizes, options);
             }
-            return frames_to_dict(joint.frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
+            return frames_to_arrays(joint.frames, sizes, model.shape.num_components(), model.expression.num_coefficients(),
                                   model.mapping.num_landmarks);
         },
         py::arg("model"), py::arg("landmarks"), py::arg("image_sizes"), py::arg("options"),
@@ -214,11 +249,11 @@ void bind_fitting(py::module_& m) {
                 Eigen::Map<core::Vertices>(out.mutable_data(i), k, 3) = lifted[static_cast<std::size_t>(i)].points;
                 Eigen::Map<core::Vertices>(expression.mutable_data(i), k, 3) = lifted[static_cast<std::size_t>(i)].expression;
             }
-            return py::make_tuple(out, expression);
+            return LiftedArrays{out, expression};
         },
         py::arg("model"), py::arg("shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
         py::arg("translation"), py::arg("image_sizes"), py::arg("landmarks"),
-        "(points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera "
+        "LiftedArrays (points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera "
         "at the fitted face's depth (NaN where missing), and the fitted expression's displacement of each landmark's "
         "vertex; faceflt.fitting.lift wraps them in a LiftedLandmarks.");
 
@@ -252,9 +287,7 @@ void bind_fitting(py::module_& m) {
             for (py::ssize_t i = 0; i < b; ++i) Eigen::Map<core::Points2>(lms.mutable_data(i), k, 2) = fused[static_cast<std::size_t>(i)].landmarks;
             auto chosen = new_array<int>({b, k});
             for (py::ssize_t i = 0; i < b; ++i) std::copy(fused[static_cast<std::size_t>(i)].vertex_ids.begin(), fused[static_cast<std::size_t>(i)].vertex_ids.end(), chosen.mutable_data(i));
-            py::dict d;
-            d["landmarks"] = lms;
-            d["vertex_ids"] = chosen;
+            FusedArrays d{lms, chosen};
             if (keep_mesh) {
                 const auto n = static_cast<py::ssize_t>(model.num_vertices());
                 auto meshes = new_array<float>({b, n, 3});
@@ -263,7 +296,7 @@ void bind_fitting(py::module_& m) {
                     const auto& mesh = fused[static_cast<std::size_t>(i)].mesh;
                     if (mesh.rows() == n) Eigen::Map<core::Vertices>(meshes.mutable_data(i), n, 3) = mesh;
                 }
-                d["meshes"] = meshes;
+                d.meshes = meshes;
             }
             return d;
         },

@@ -16,6 +16,18 @@ namespace {
 
 using UInt8Array = py::array_t<std::uint8_t, py::array::c_style | py::array::forcecast>;
 
+// A batch of renders: rgba (B, H, W, 4) uint8, depth (B, H, W) float32 or None.
+struct RenderArrays {
+    py::array_t<std::uint8_t> rgba;
+    py::object depth = py::none();
+};
+
+// The reference picture's texture coordinates (N, 2) and which vertices it shows (N,).
+struct TextureArrays {
+    py::array_t<float> uv;
+    py::array_t<bool> visible;
+};
+
 render::ScreenVertices to_screen(const fitting::Camera& c, const core::Vertices& v) {
     core::Points2 points;
     Eigen::VectorXf depth;
@@ -45,6 +57,14 @@ render::TextureImage texture_from(const UInt8Array& image) {
 }  // namespace
 
 void bind_render(py::module_& m) {
+    py::class_<RenderArrays>(m, "RenderArrays", "Renders of B frames (faceflt.render.RenderResult wraps them).")
+        .def_readonly("rgba", &RenderArrays::rgba)
+        .def_readonly("depth", &RenderArrays::depth)
+        .def("__repr__", [](const RenderArrays& a) { return "<faceflt core RenderArrays: " + std::to_string(a.rgba.shape(0)) + " frames>"; });
+    py::class_<TextureArrays>(m, "TextureArrays", "The reference picture's texture coordinates and the vertices it shows.")
+        .def_readonly("uv", &TextureArrays::uv)
+        .def_readonly("visible", &TextureArrays::visible)
+        .def("__repr__", [](const TextureArrays& a) { return "<faceflt core TextureArrays: " + std::to_string(a.uv.shape(0)) + " vertices>"; });
     py::enum_<render::Background>(m, "Background", "What shows where the face does not cover a pixel.")
         .value("black", render::Background::Black)
         .value("transparent", render::Background::Transparent)
@@ -118,10 +138,9 @@ void bind_render(py::module_& m) {
                                           mode == render::Background::Image ? images->data(i) : nullptr);
                     }
                 }
-                py::dict d;
-                d["rgba"] = rgba;
-                if (return_depth) d["depth"] = depth;
-                return d;
+                RenderArrays result{rgba};
+                if (return_depth) result.depth = depth;
+                return result;
             },
             py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("background"),
             py::arg("images") = py::none(), py::arg("return_depth") = false);
@@ -154,12 +173,12 @@ void bind_render(py::module_& m) {
             Eigen::Map<Eigen::Matrix<float, Eigen::Dynamic, 2, Eigen::RowMajor>>(uv.mutable_data(), model.num_vertices(), 2) = t.uv;
             auto visible = new_array<bool>({model.num_vertices()});
             std::copy(t.visible.begin(), t.visible.end(), visible.mutable_data());
-            return py::make_tuple(uv, visible);
+            return TextureArrays{uv, visible};
         },
         py::arg("model"), py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("width"),
         py::arg("height"),
-        "The reference picture's own texture coordinates: each vertex's projection / (width, height), (N, 2), and whether the "
-        "vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.");
+        "TextureArrays: the reference picture's own texture coordinates, each vertex's projection / (width, height), "
+        "(N, 2), and whether the vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.");
 }
 
 }  // namespace faceflt::bindings

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Background', 'FaceModel', 'FitOptions', 'MorphableModel', 'Renderer', 'build_meshes', 'fit_batch', 'fit_identity', 'fuse', 'lift_landmarks', 'load_blendshapes', 'load_face_model', 'load_morphable_model', 'make_cpu_renderer', 'make_egl_renderer', 'project_offsets', 'rotations_from_yaw_pitch_roll', 'texture_coordinates']
+__all__: list[str] = ['Background', 'FaceModel', 'FitArrays', 'FitOptions', 'FusedArrays', 'LiftedArrays', 'MorphableModel', 'RenderArrays', 'Renderer', 'TextureArrays', 'build_meshes', 'fit_batch', 'fit_identity', 'fuse', 'lift_landmarks', 'load_blendshapes', 'load_face_model', 'load_morphable_model', 'make_cpu_renderer', 'make_egl_renderer', 'project_offsets', 'rotations_from_yaw_pitch_roll', 'texture_coordinates']
 class FaceModel:
     """
     A loaded face model: shape, expressions, landmark mapping, contours, edges.
@@ -100,6 +100,72 @@ class MorphableModel:
     @property
     def version(self) -> int:
         ...
+class FitArrays:
+    """
+    Fits of B frames as arrays (faceflt.fitting.FitResult wraps them).
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def errors(self) -> list[str]:
+        ...
+    @property
+    def expression_coeffs(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def image_size(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def num_landmarks_used(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def ok(self) -> numpy.typing.NDArray[numpy.bool]:
+        ...
+    @property
+    def projected(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def rotation(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def scale(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def shape_coeffs(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def translation(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def yaw_pitch_roll(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+class FusedArrays:
+    """
+    FLT landmarks of B frames (faceflt.fitting.FusedResult wraps them).
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def landmarks(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def meshes(self) -> typing.Any:
+        ...
+    @property
+    def vertex_ids(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+class LiftedArrays:
+    """
+    Lifted landmarks of B frames (faceflt.fitting.LiftedLandmarks wraps them).
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def expression(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def points(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
 class FitOptions:
     """
     How to fit (faceflt.fitting.FitOptions makes one of these).
@@ -153,6 +219,30 @@ class FitOptions:
         ...
     @num_shape_coefficients.setter
     def num_shape_coefficients(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class RenderArrays:
+    """
+    Renders of B frames (faceflt.render.RenderResult wraps them).
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def depth(self) -> typing.Any:
+        ...
+    @property
+    def rgba(self) -> numpy.typing.NDArray[numpy.uint8]:
+        ...
+class TextureArrays:
+    """
+    The reference picture's texture coordinates and the vertices it shows.
+    """
+    def __repr__(self) -> str:
+        ...
+    @property
+    def uv(self) -> numpy.typing.NDArray[numpy.float32]:
+        ...
+    @property
+    def visible(self) -> numpy.typing.NDArray[numpy.bool]:
         ...
 class Background:
     """
@@ -214,7 +304,7 @@ class Renderer:
         """
         An OpenGL error recorded but not raised (0: none).
         """
-    def render_batch(self, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], background: Background, images: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, return_depth: bool = False) -> dict:
+    def render_batch(self, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], background: Background, images: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, return_depth: bool = False) -> RenderArrays:
         ...
     def set_mesh(self, triangles: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], uv: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...
@@ -236,21 +326,21 @@ def build_meshes(model: FaceModel, shape_coeffs: typing.Annotated[numpy.typing.A
     """
     Meshes float32 (B, N, 3), model units, for (B, m) shape and (B, K) expression coefficients.
     """
-def fit_batch(model: FaceModel, landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], options: FitOptions, shape_start: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, expression_start: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, sequential: bool = False, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> dict:
+def fit_batch(model: FaceModel, landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], options: FitOptions, shape_start: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, expression_start: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, sequential: bool = False, num_threads: typing.SupportsInt | typing.SupportsIndex = 0) -> FitArrays:
     """
-    Fits camera, expression and (unless options.fit_shape is off) shape to (B, K, 2) landmarks, pixels; a dict of arrays that faceflt.fitting.FitResult wraps. With sequential, each frame starts from the previous good one.
+    Fits camera, expression and (unless options.fit_shape is off) shape to (B, K, 2) landmarks, pixels; a dict of FitArrays, which faceflt.fitting.FitResult wraps. With sequential, each frame starts from the previous good one.
     """
-def fit_identity(model: FaceModel, landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], options: FitOptions) -> dict:
+def fit_identity(model: FaceModel, landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], options: FitOptions) -> FitArrays:
     """
     One identity fitted jointly over (N, K, 2) landmarks of N pictures of a person; per-picture camera and expression.
     """
-def fuse(model: FaceModel, reference_shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], guides: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, keep_mesh: bool = False, vertex_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None = None) -> dict:
+def fuse(model: FaceModel, reference_shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], guides: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, keep_mesh: bool = False, vertex_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None = None) -> FusedArrays:
     """
     The reference shape with each frame's expression and camera: landmarks (B, K, 2) pixels, the vertex of each (B, K), and with keep_mesh the meshes (B, N, 3); the jaw follows the silhouette nearest to the guides.
     """
-def lift_landmarks(model: FaceModel, shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.float32]]:
+def lift_landmarks(model: FaceModel, shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> LiftedArrays:
     """
-    (points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera at the fitted face's depth (NaN where missing), and the fitted expression's displacement of each landmark's vertex; faceflt.fitting.lift wraps them in a LiftedLandmarks.
+    LiftedArrays (points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera at the fitted face's depth (NaN where missing), and the fitted expression's displacement of each landmark's vertex; faceflt.fitting.lift wraps them in a LiftedLandmarks.
     """
 def load_blendshapes(path: str) -> tuple[list[str], numpy.typing.NDArray[numpy.float32]]:
     """
@@ -280,7 +370,7 @@ def rotations_from_yaw_pitch_roll(yaw_pitch_roll: typing.Annotated[numpy.typing.
     """
     Rotations (B, 3, 3) from (B, 3) yaw, pitch, roll in degrees (eos's convention).
     """
-def texture_coordinates(model: FaceModel, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], width: typing.SupportsInt | typing.SupportsIndex, height: typing.SupportsInt | typing.SupportsIndex) -> tuple[numpy.typing.NDArray[numpy.float32], numpy.typing.NDArray[numpy.bool]]:
+def texture_coordinates(model: FaceModel, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], width: typing.SupportsInt | typing.SupportsIndex, height: typing.SupportsInt | typing.SupportsIndex) -> TextureArrays:
     """
-    The reference picture's own texture coordinates: each vertex's projection / (width, height), (N, 2), and whether the vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.
+    TextureArrays: the reference picture's own texture coordinates, each vertex's projection / (width, height), (N, 2), and whether the vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.
     """

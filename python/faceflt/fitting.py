@@ -137,21 +137,10 @@ class FitResult:
         return FitResult(**{**{k: pick(v) for k, v in self.__dict__.items()}, "errors": errors})
 
     @classmethod
-    def _from_core(cls, d: dict, vertices: np.ndarray | None = None) -> "FitResult":
-        return cls(
-            shape_coeffs=d["shape_coeffs"],
-            expression_coeffs=d["expression_coeffs"],
-            rotation=d["rotation"],
-            scale=d["scale"],
-            translation=d["translation"],
-            yaw_pitch_roll=d["yaw_pitch_roll"],
-            projected=d["projected"],
-            image_size=d["image_size"],
-            ok=d["ok"],
-            num_landmarks_used=d["num_landmarks_used"],
-            errors=tuple(d["errors"]),
-            vertices=vertices,
-        )
+    def _from_core(cls, a: _core.FitArrays, vertices: np.ndarray | None = None) -> "FitResult":
+        return cls(shape_coeffs=a.shape_coeffs, expression_coeffs=a.expression_coeffs, rotation=a.rotation, scale=a.scale,
+                   translation=a.translation, yaw_pitch_roll=a.yaw_pitch_roll, projected=a.projected, image_size=a.image_size,
+                   ok=a.ok, num_landmarks_used=a.num_landmarks_used, errors=tuple(a.errors), vertices=vertices)
 
 
 @dataclass(frozen=True)
@@ -279,7 +268,7 @@ def fit(
         expression_start=_coefficients(expression_start, model.num_expression_coefficients, "fit", "expression_start", 100.0),
         sequential=sequential, num_threads=num_threads,
     )
-    vertices = _core.build_meshes(model, d["shape_coeffs"], d["expression_coeffs"]) if return_mesh else None
+    vertices = _core.build_meshes(model, d.shape_coeffs, d.expression_coeffs) if return_mesh else None
     return _check_failures(FitResult._from_core(d, vertices), on_failure)
 
 
@@ -302,7 +291,7 @@ def fit_identity(
     lms = _landmarks(landmarks, confidences, min_confidence, "fit_identity")
     sizes = _sizes(image_size, lms.shape[0], "fit_identity")
     d = _core.fit_identity(model, lms, sizes, options._to_core(fit_shape=True))
-    vertices = _core.build_meshes(model, d["shape_coeffs"], d["expression_coeffs"]) if return_mesh else None
+    vertices = _core.build_meshes(model, d.shape_coeffs, d.expression_coeffs) if return_mesh else None
     return FitResult._from_core(d, vertices)
 
 
@@ -334,7 +323,7 @@ def fuse(
         driving.translation, driving.image_size, guides=g, keep_mesh=return_mesh,
         vertex_ids=None if vertex_ids is None else np.ascontiguousarray(vertex_ids, np.int32),
     )
-    return FusedResult(landmarks=d["landmarks"], vertices=d.get("meshes"), vertex_ids=d["vertex_ids"])
+    return FusedResult(landmarks=d.landmarks, vertices=d.meshes, vertex_ids=d.vertex_ids)
 
 
 @dataclass(frozen=True)
@@ -361,7 +350,7 @@ def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult | Cameras, 
     it), and the head rotation is undone, so what the detector saw beyond the model stays.
     """
     lms = _landmarks(landmarks, None, 0.0, "lift")
-    points, expression = _core.lift_landmarks(
+    lifted = _core.lift_landmarks(
         model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)),
         np.ascontiguousarray(fits.expression_coeffs, np.float32), fits.rotation, fits.scale, fits.translation, fits.image_size, lms)
-    return LiftedLandmarks(points, expression)
+    return LiftedLandmarks(lifted.points, lifted.expression)
