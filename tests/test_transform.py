@@ -149,35 +149,33 @@ def test_whole_body_passes_through(tmp_path, reference, driving, model_dir):
                                                    hands=rng.uniform(20, 490, (2, 21, 2)).astype(np.float32),
                                                    hand_scores=np.full((2, 21), 0.8, np.float32)))
     writer.close()
-    # the reference is detected by dlib; the driving frames come from the file
+    # the driving frames come from the file; the reference picture is detected with dlib (a detector that replays
+    # keypoints does not look at pictures)
     opts = dict(model_dir=str(model_dir), max_frames=8, formats=("openpose",), progress=False)
-    ref_pipeline = faceflt.Pipeline(faceflt.TransformOptions(detector="keypoints", detector_options={"path": str(keypoints)}, **opts))
-    original = ref_pipeline._reference
-
-    def reference_with_dlib(model, detector, references):
-        return original(model, det, references)
-
-    ref_pipeline._reference = reference_with_dlib
-    result = ref_pipeline.run([reference], driving, tmp_path / "out")
+    result = faceflt.Pipeline(faceflt.TransformOptions(detector="keypoints", detector_options={"path": str(keypoints)},
+                                                       **opts)).run([reference], driving, tmp_path / "out")
     for i in range(8):
         doc = json.loads((tmp_path / "out" / "openpose" / f"{i:012d}_keypoints.json").read_text())
         frame = read_openpose(doc, image_size=(512, 512))
         np.testing.assert_allclose(frame.body, bodies[i], atol=1e-3)
         np.testing.assert_allclose(frame.face, result.landmarks[i], atol=1e-3)
 
-    # With --retarget-body and a reference whose limbs are 1.5x the driver's: limbs grow, the face follows the nose.
-    from dataclasses import replace
-
+    # With --retarget-body and a reference whose limbs are 1.5x the driver's (its keypoints given in a file for the
+    # reference detector): limbs grow, the face follows the nose.
     big = bodies[0] + 0.5 * (bodies[0] - bodies[0][1])
+    from faceflt.io import read_image
 
-    def reference_with_body(model, detector, references):
-        ref, found = original(model, det, references)
-        return ref, replace(found, body=big[None], body_scores=np.ones((1, 18), np.float32))
-
-    retargeting = faceflt.Pipeline(faceflt.TransformOptions(detector="keypoints", detector_options={"path": str(keypoints)},
-                                                            retarget_body=True, **opts))
-    retargeting._reference = reference_with_body
-    moved = retargeting.run([reference], driving, tmp_path / "retargeted")
+    image = read_image(reference)
+    found = det.detect([image])
+    reference_keypoints = tmp_path / "reference.npz"
+    writer = make_writer("npz", reference_keypoints)
+    writer.write(faceflt.plugins.PoseFrame(index=0, image_size=(image.shape[1], image.shape[0]), face=found.landmarks[0],
+                                           face_scores=found.confidences[0], body=big, body_scores=np.ones(18, np.float32)))
+    writer.close()
+    moved = faceflt.Pipeline(faceflt.TransformOptions(
+        detector="keypoints", detector_options={"path": str(keypoints)}, reference_detector="keypoints",
+        reference_detector_options={"path": str(reference_keypoints)}, retarget_body=True, **opts)).run(
+            [reference], driving, tmp_path / "retargeted")
     doc = json.loads((tmp_path / "retargeted" / "openpose" / f"{0:012d}_keypoints.json").read_text())
     frame = read_openpose(doc, image_size=(512, 512))
     for parent, child in ((1, 2), (2, 3), (1, 0)):

@@ -213,6 +213,8 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     "dwpose, keypoints, or a third-party one")
     p.add_argument("--reference-detector", default=None,
                     help="detector for the reference picture (default: --detector, or dlib when --detector replays keypoints)")
+    p.add_argument("--reference-detector-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the reference detector, e.g. path=reference_keypoints.npz (keypoints)")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
                     "path=keypoints/ (keypoints)")
@@ -245,6 +247,7 @@ def _job_options(args: argparse.Namespace, **extra):
 
     return TransformOptions(
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
+        reference_detector_options=_detector_options(args.reference_detector_option),
         reference_detector=args.reference_detector, formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
         model_dir=args.model_dir, max_frames=args.max_frames, fps=args.fps, draw_resolution=args.draw_resolution,
         smoothing=0.0 if args.no_smoothing else args.smoothing,

@@ -34,7 +34,8 @@ __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform
 @dataclass(frozen=True)
 class TransformOptions:
     """How ``faceflt transform`` works. A field ``x_y`` is the CLI flag ``--x-y``, whose default is taken from here;
-    except ``formats`` (``--format``, comma-separated), ``detector_options`` (``--detector-option KEY=VALUE``) and
+    except ``formats`` (``--format``, comma-separated), ``detector_options`` and ``reference_detector_options``
+    (``--detector-option`` / ``--reference-detector-option KEY=VALUE``) and
     ``progress`` (``--quiet``); ``redetect_interval``, ``fit_iterations`` and ``identity_lambda`` are the API's only."""
 
     mode: Mode = Mode.RELATIVE
@@ -43,6 +44,9 @@ class TransformOptions:
     """A detector plugin (``faceflt plugins`` lists them)."""
     detector_options: dict[str, Any] = field(default_factory=dict)
     reference_detector: str | None = None
+    reference_detector_options: dict[str, Any] = field(default_factory=dict)
+    """Options of the reference detector (``--reference-detector-option KEY=VALUE``), e.g. the path of keypoints
+    already extracted from the reference picture."""
     """Detector for the reference picture(s); None: the same as ``detector``, or dlib when that one
     replays keypoints from a file instead of looking at images."""
     formats: tuple[str, ...] = ("dwpose", "openpose", "npz")
@@ -160,7 +164,7 @@ class Pipeline:
         detector = make_detector(o.detector, self.pm, **o.detector_options)
         uses_images = available_detectors(self.pm)[o.detector].uses_images
         if o.reference_detector:
-            ref_detector = make_detector(o.reference_detector, self.pm)
+            ref_detector = make_detector(o.reference_detector, self.pm, **o.reference_detector_options)
         else:
             ref_detector = detector if uses_images else make_detector("dlib", self.pm)
         reference, ref_found = self._reference(model, ref_detector, references)
