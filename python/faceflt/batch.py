@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 from .errors import InputError
-from .pipeline import TransformOptions
+from .options import TransformOptions
 
 __all__ = ["BatchInterrupted", "BatchItem", "BatchReport", "read_manifest", "run_batch"]
 

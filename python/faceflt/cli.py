@@ -202,7 +202,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
     """The options of a transform job, shared by `transform` and `batch`; defaults from TransformOptions."""
     from dataclasses import fields
 
-    from .pipeline import TransformOptions
+    from .options import TransformOptions
 
     default = {f.name: f.default for f in fields(TransformOptions)}
     p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode(default["mode"]).value,
@@ -243,7 +243,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _job_options(args: argparse.Namespace, **extra):
-    from .pipeline import TransformOptions
+    from .options import TransformOptions
 
     return TransformOptions(
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
