@@ -72,16 +72,13 @@ def _frames_from_pose_keypoint(pose_keypoint: list) -> list:
 
 
 def _frames_from_images(frames: np.ndarray, detector) -> list:
+    from .driving import detect_driving
     from .plugins.types import PoseFrame
-    from .tracking import Tracker
 
-    tracker = Tracker(detector, 30)
-    out = []
-    for i, frame in enumerate(frames):
-        found = tracker.detect(frame)
-        out.append(PoseFrame(index=i, image_size=(frame.shape[1], frame.shape[0]), face=found.landmarks[0].astype(np.float32),
-                             face_scores=found.confidences[0].astype(np.float32)))
-    return out
+    found = detect_driving(enumerate(frames), detector)
+    size = (frames.shape[2], frames.shape[1])
+    return [PoseFrame(index=i, image_size=size, face=found.landmarks[i], face_scores=found.confidences[i])
+            for i in range(len(frames))]
 
 
 class FLTTransform:

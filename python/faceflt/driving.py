@@ -5,6 +5,7 @@ and flagged; pose and expression are smoothed without lag."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,22 +43,25 @@ class DrivingTrack:
     """bool (T,): frames interpolated across a gap."""
 
 
-def detect_driving(source, detector, redetect_interval: int = 30, max_frames: int | None = None,
-                   progress: bool = False, crops: bool = True) -> Detections:
-    """Streams the driving frames once through the detector, tracking the face between full detections: the
-    landmarks (and whole-body keypoints, where the detector gives them) of every frame, (T, ...) arrays with NaN
-    where nothing was found; a frame that could not be decoded is a row without a face."""
+def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_interval: int = 30,
+                   max_frames: int | None = None, progress: bool = False, crops: bool = True,
+                   total: int | None = None) -> Detections:
+    """Streams (index, RGB frame) pairs (a FrameSource, or ``enumerate(images)``) once through the detector,
+    tracking the face between full detections: the landmarks (and whole-body keypoints, where the detector gives
+    them) of every frame, (T, ...) arrays with NaN where nothing was found; a skipped index (a frame that could
+    not be decoded) is a row without a face. ``total``: the frame count, for the progress bar."""
     from .progress import Progress
-    from .tracking import Tracker, bbox
+    from .tracking import Tracker
 
     tracker = Tracker(detector, redetect_interval, crops)
     shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
               "hand_scores": (2, 21)}
     missing = {k: np.full(shape, 0.0 if k.endswith(("confidences", "scores")) else np.nan, np.float32) for k, shape in shapes.items()}
     rows: dict[str, list[np.ndarray]] = {k: [] for k in shapes}
-    total = source.frame_count if max_frames is None else min(source.frame_count or max_frames, max_frames)
+    if max_frames is not None:
+        total = min(total or max_frames, max_frames)
     bar = Progress("detecting", total, progress)
-    for index, frame in source:
+    for index, frame in frames:
         if max_frames is not None and index >= max_frames:
             break
         while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
@@ -72,11 +76,12 @@ def detect_driving(source, detector, redetect_interval: int = 30, max_frames: in
         bar.step()
     bar.close()
     if not rows["landmarks"]:
-        raise InputError(f"{source.path}: no frames were read")
+        raise InputError("no frames were read")
     stacked = {k: np.stack(v) for k, v in rows.items()}
-    seen = np.isfinite(stacked["landmarks"]).all(-1).any(-1)
-    boxes = np.full((len(seen), 4), np.nan, np.float32)
-    boxes[seen] = np.stack([bbox(lms) for lms in stacked["landmarks"][seen]]) if seen.any() else boxes[seen]
+    lms = stacked["landmarks"]
+    seen = np.isfinite(lms).all(-1).any(-1)
+    boxes = np.full((len(lms), 4), np.nan, np.float32)
+    boxes[seen] = np.c_[np.nanmin(lms[seen], 1), np.nanmax(lms[seen], 1)]
     return Detections(scheme="ibug68", boxes=boxes, **stacked)
 
 
@@ -85,7 +90,8 @@ def identity_options(identity_lambda: float) -> FitOptions:
 
 
 def fit_reference(model, landmarks: np.ndarray, sizes, confidences: np.ndarray | None, identity_lambda: float) -> FitResult:
-    """One identity fitted jointly over the reference picture(s) (R, 68, 2)."""
+    """One identity fitted jointly over several pictures of a person (R, 68, 2): the reference picture(s), or a
+    sample of the driver's frames."""
     return fit_identity(model, landmarks, sizes, identity_options(identity_lambda), confidences=confidences,
                         min_confidence=MIN_CONFIDENCE)
 
@@ -113,8 +119,7 @@ def fit_driving(model, landmarks: np.ndarray, confidences: np.ndarray, size: tup
     if len(seen) == 0:
         raise InputError("no face was found in any driving frame; check the video, or try another --detector")
     sample = seen[np.linspace(0, len(seen) - 1, min(20, len(seen))).astype(int)]
-    driver = fit_identity(model, lms[sample], size, identity_options(identity_lambda), confidences=conf[sample],
-                          min_confidence=MIN_CONFIDENCE)
+    driver = fit_reference(model, lms[sample], size, conf[sample], identity_lambda)
     fits = fit(model, lms, size, FitOptions(num_iterations=fit_iterations), confidences=conf, min_confidence=MIN_CONFIDENCE,
                shape_coeffs=driver.shape_coeffs[0], sequential=True, on_failure="nan")
     k = model.num_expression_coefficients

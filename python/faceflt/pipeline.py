@@ -82,7 +82,11 @@ class Pipeline:
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                              "(use a whole-body detector: dwpose, or keypoints files with bodies)")
-        detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, crops=uses_images)
+        try:
+            detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, crops=uses_images,
+                                        total=source.frame_count)
+        except InputError as e:
+            raise InputError(f"{source.path}: {e}") from None
         track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
                             o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
                             smoothing=o.smoothing, max_gap=o.max_gap)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..driving import detect_driving
 from ..errors import InputError
 from ..io import VIDEO_SUFFIXES, open_frames
 from ..plugins import available_detectors, make_detector
-from ..tracking import Tracker
 
 __all__ = ["Clip", "detect_clip", "find_clips", "frame_at"]
 
@@ -62,16 +62,8 @@ def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, r
         with np.load(cached) as z:
             return Clip(path.stem, path, z["landmarks"], z["confidences"], (int(z["size"][0]), int(z["size"][1])), float(z["fps"]))
     source = open_frames(path)
-    tracker = Tracker(make_detector(detector), redetect_interval, available_detectors()[detector].uses_images)
-    lms, conf = [], []
-    for index, frame in source:
-        while len(lms) < index:  # a frame that could not be decoded: no face
-            lms.append(np.full((68, 2), np.nan, np.float32))
-            conf.append(np.zeros(68, np.float32))
-        found = tracker.detect(frame)
-        lms.append(np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32))
-        conf.append(found.confidences[0].astype(np.float32))
-    clip = Clip(path.stem, path, np.stack(lms), np.stack(conf), (source.width, source.height), source.rate)
+    found = detect_driving(source, make_detector(detector), redetect_interval, crops=available_detectors()[detector].uses_images)
+    clip = Clip(path.stem, path, found.landmarks, found.confidences, (source.width, source.height), source.rate)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".partial.npz")
