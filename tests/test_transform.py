@@ -214,7 +214,7 @@ def test_nan_landmarks_from_a_plugin(tmp_path, reference, driving, model_dir):
 
 def test_retarget_needs_a_body(tmp_path, capsys, reference, driving, model_dir):
     code = main(["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(tmp_path / "o"),
-                 "--model-dir", str(model_dir), "--retarget-body", "--quiet"])
+                 "--model-dir", str(model_dir), "--retarget-body", "--detector", "dlib", "--quiet"])
     assert code == 1 and "--retarget-body needs the reference's body" in capsys.readouterr().err
 
 
@@ -272,11 +272,12 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
 
 @pytest.mark.parametrize("extra, match", [
     (["--format", "dwpose,bogus"], "unknown output format 'bogus'; available:"),
-    (["--detector-option", "upsample=-1"], "dlib option upsample must be a whole number from 0 to 4, got -1"),
+    (["--detector", "dlib", "--detector-option", "upsample=-1"], "dlib option upsample must be a whole number from 0 to 4, got -1"),
     (["--smoothing", "nan"], "--smoothing must be a finite number >= 0, got nan"),
     (["--smoothing", "-1"], "--smoothing must be a finite number >= 0"),
     (["--max-gap", "-3"], "--max-gap must be a whole number >= 0, got -3"),
     (["--max-frames", "-5"], "--max-frames must be a whole number >= 1, got -5"),
+    (["--detector-option", "workers=0"], "workers must be a whole number from 1 to 16, got 0"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving, model_dir, extra, match):
     """Each is one line, no traceback, and comes before the reference or a frame is read."""
@@ -359,7 +360,7 @@ def test_help_explains_every_option(capsys):
     for flag in ("--reference", "--driving", "--out", "--mode", "--detector", "--format", "--model-dir", "--max-frames",
                  "--smoothing", "--no-smoothing", "--max-gap", "--debug-video", "--overwrite"):
         assert flag in text
-    assert "default: relative" in text and "default: dlib" in text
+    assert "default: relative" in text and "default: holistic" in text
 
 
 # ---- smoothing

@@ -209,7 +209,8 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     help="relative: the driver's motion relative to its own neutral face, given to the reference's face "
                     "in 3D (best in `faceflt eval identity`); project: the fused 3D face's landmarks (the paper without "
                     "re-detection); redetect: the paper's re-render textured with the reference and re-detect")
-    p.add_argument("--detector", default=default["detector"], help="landmark detector plugin (see `faceflt plugins`): dlib, mediapipe, "
+    p.add_argument("--detector", default=default["detector"], help="landmark detector plugin (see `faceflt plugins`): holistic (MediaPipe: "
+                    "body, hands and face in one pass), dlib (the paper's face detector), mediapipe (face mesh), "
                     "dwpose, keypoints, or a third-party one")
     p.add_argument("--reference-detector", default=None,
                     help="detector for the reference picture (default: --detector, or dlib when --detector replays keypoints)")

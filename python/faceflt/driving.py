@@ -13,7 +13,7 @@ import numpy as np
 from . import _core
 from .errors import InputError
 from .fitting import Cameras, FitOptions, FitResult, fit, fit_identity
-from .plugins import Detections
+from .plugins import Detections, DetectorSpec
 from .smoothing import runs, smooth
 
 __all__ = ["DrivingTrack", "detect_driving", "fit_driving", "fit_reference", "identity_options"]
@@ -44,16 +44,18 @@ class DrivingTrack:
 
 
 def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_interval: int = 30,
-                   max_frames: int | None = None, progress: bool = False, crops: bool = True,
+                   max_frames: int | None = None, progress: bool = False, spec: DetectorSpec | None = None,
                    total: int | None = None) -> Detections:
     """Streams (index, RGB frame) pairs (a FrameSource, or ``enumerate(images)``) once through the detector,
     tracking the face between full detections: the landmarks (and whole-body keypoints, where the detector gives
     them) of every frame, (T, ...) arrays with NaN where nothing was found; a skipped index (a frame that could
-    not be decoded) is a row without a face. ``total``: the frame count, for the progress bar."""
+    not be decoded) is a row without a face. ``spec``: the detector's spec, which says how frames may be given to
+    it (crops around the previous face, whole frames, or its own tracking); None: a face detector that takes crops.
+    ``total``: the frame count, for the progress bar."""
     from .progress import Progress
     from .tracking import Tracker
 
-    tracker = Tracker(detector, redetect_interval, crops)
+    tracker = Tracker(detector, redetect_interval, crops=spec is None or spec.crops, tracks=spec is not None and spec.tracks)
     shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
               "hand_scores": (2, 21)}
     missing = {k: np.full(shape, 0.0 if k.endswith(("confidences", "scores")) else np.nan, np.float32) for k, shape in shapes.items()}
@@ -61,19 +63,25 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     bar = Progress("detecting", total, progress)
-    for index, frame in frames:
-        if max_frames is not None and index >= max_frames:
-            break
+
+    def add(index: int, found: Detections, j: int) -> None:
         while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
             for k in shapes:
                 rows[k].append(missing[k])
-        found = tracker.detect(frame)
-        rows["landmarks"].append(np.where(np.isfinite(found.landmarks[0]), found.landmarks[0], np.nan).astype(np.float32))
-        rows["confidences"].append(found.confidences[0].astype(np.float32))
+        rows["landmarks"].append(np.where(np.isfinite(found.landmarks[j]), found.landmarks[j], np.nan).astype(np.float32))
+        rows["confidences"].append(found.confidences[j].astype(np.float32))
         for key in ("body", "body_scores", "hands", "hand_scores"):
             value = getattr(found, key)
-            rows[key].append(missing[key] if value is None else value[0].astype(np.float32))
+            rows[key].append(missing[key] if value is None else value[j].astype(np.float32))
         bar.step()
+
+    for index, frame in frames:
+        if max_frames is not None and index >= max_frames:
+            break
+        for done in tracker.push(index, frame):
+            add(*done)
+    for done in tracker.flush():
+        add(*done)
     bar.close()
     if not rows["landmarks"]:
         raise InputError("no frames were read")

@@ -22,7 +22,7 @@ class TransformOptions:
 
     mode: Mode = Mode.RELATIVE
     """How FLT landmarks are made (``faceflt.flt``; a Mode or its name); 'relative' is best in the evaluation."""
-    detector: str = "dlib"
+    detector: str = "holistic"
     """A detector plugin (``faceflt plugins`` lists them)."""
     detector_options: dict[str, Any] = field(default_factory=dict)
     reference_detector: str | None = None

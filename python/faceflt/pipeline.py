@@ -73,17 +73,17 @@ class Pipeline:
         source = open_frames(driving)
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, self.pm, **o.detector_options)
-        uses_images = available_detectors(self.pm)[o.detector].uses_images
+        spec = available_detectors(self.pm)[o.detector]
         if o.reference_detector:
             ref_detector = make_detector(o.reference_detector, self.pm, **o.reference_detector_options)
         else:
-            ref_detector = detector if uses_images else make_detector("dlib", self.pm)
+            ref_detector = detector if spec.uses_images else make_detector("dlib", self.pm)
         reference, ref_found = self._reference(model, ref_detector, references)
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                              "(use a whole-body detector: dwpose, or keypoints files with bodies)")
         try:
-            detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, crops=uses_images,
+            detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
                                         total=source.frame_count)
         except InputError as e:
             raise InputError(f"{source.path}: {e}") from None

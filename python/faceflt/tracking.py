@@ -22,11 +22,34 @@ class Tracker:
     only in a region around the previous landmarks (twice their size): cheaper, and the detector still
     decides whether a face is there. When it finds none, or on schedule, the whole frame is searched."""
 
-    def __init__(self, detector, interval: int, crops: bool = True) -> None:
-        """crops: False for a detector that does not look at the images (DetectorSpec.uses_images): whole frames."""
-        self.detector, self.interval, self.crops = detector, interval, crops
+    CHUNK_BYTES = 256 << 20
+    """A detector that tracks gets the frames in chunks of at most this many bytes (and 128 frames)."""
+
+    def __init__(self, detector, interval: int, crops: bool = True, tracks: bool = False) -> None:
+        """crops: False for whole frames only (DetectorSpec.crops); tracks: the detector follows the person itself
+        (DetectorSpec.tracks) and gets the frames, in order and in chunks, through its ``track``."""
+        self.detector, self.interval, self.crops, self.tracks = detector, interval, crops, tracks
         self.region: np.ndarray | None = None
         self.since_full = 0
+        self.first = True
+        self.pending: list[tuple[int, np.ndarray]] = []
+
+    def push(self, index: int, frame: np.ndarray) -> list[tuple[int, Detections, int]]:
+        """The next decoded frame; returns the (index, detections, row) of the frames whose detection is done."""
+        if not self.tracks:
+            return [(index, self.detect(frame), 0)]
+        self.pending.append((index, frame))
+        chunk = min(128, max(1, self.CHUNK_BYTES // max(1, frame.nbytes)))
+        return self.flush() if len(self.pending) >= chunk else []
+
+    def flush(self) -> list[tuple[int, Detections, int]]:
+        """The frames still held (a tracking detector's last chunk)."""
+        if not self.pending:
+            return []
+        found = self.detector.track([frame for _, frame in self.pending], self.first)
+        done = [(index, found, j) for j, (index, _) in enumerate(self.pending)]
+        self.first, self.pending = False, []
+        return done
 
     def detect(self, frame: np.ndarray) -> Detections:
         if not self.crops:

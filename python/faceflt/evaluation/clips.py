@@ -62,7 +62,7 @@ def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, r
         with np.load(cached) as z:
             return Clip(path.stem, path, z["landmarks"], z["confidences"], (int(z["size"][0]), int(z["size"][1])), float(z["fps"]))
     source = open_frames(path)
-    found = detect_driving(source, make_detector(detector), redetect_interval, crops=available_detectors()[detector].uses_images)
+    found = detect_driving(source, make_detector(detector), redetect_interval, spec=available_detectors()[detector])
     clip = Clip(path.stem, path, found.landmarks, found.confidences, (source.width, source.height), source.rate)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)

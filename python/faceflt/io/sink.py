@@ -34,6 +34,9 @@ class FrameSink:
             self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
             self._stream.height, self._stream.width = image.shape[:2]
             self._stream.pix_fmt = "yuv420p"
+            # Flat strokes on black: x264's veryfast preset encodes them in half the time of its default at about
+            # the same size; crf 18 keeps the limbs' colours (what the pose guiders read) close to the drawing.
+            self._stream.options = {"preset": "veryfast", "crf": "18"}
         for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
             self._container.mux(packet)
 

@@ -74,7 +74,11 @@ class Detector(Protocol):
     """Finds face landmarks in RGB images.
 
     A detector that does not look at the images (it replays keypoints from a file) says so in its spec
-    (``DetectorSpec.uses_images = False``); the pipeline then gives it whole frames only, never crops.
+    (``DetectorSpec.uses_images = False``); the pipeline then gives it whole frames only, never crops. So does a
+    whole-body one (``whole_body``: a face crop would cut the body off). One that follows the person through a
+    video itself (``tracks``) also offers ``track(frames, first) -> Detections``, which the pipeline calls with
+    the driving video's frames in order, in chunks of consecutive frames (``first`` for the first chunk);
+    ``detect`` then still takes independent pictures (the reference).
     """
 
     scheme: str
@@ -97,9 +101,19 @@ class DetectorSpec:
     uses_images: bool = True
     """False for a detector that replays keypoints instead of looking at the images: it gets whole frames, never
     crops, and the reference picture is detected with dlib unless --reference-detector says otherwise."""
+    whole_body: bool = False
+    """True for a detector that gives the body and hands too: it gets whole frames, never face crops."""
+    tracks: bool = False
+    """True for a detector that offers ``track(frames, first)``: the driving video's frames go through it in order."""
     requires: tuple[str, ...] = ()
     """Modules it imports when built, and ``install``: what to run when one is missing (``faceflt plugins`` says)."""
     install: str = ""
+
+
+    @property
+    def crops(self) -> bool:
+        """Whether the pipeline may search a frame only around the previous frame's face (a crop)."""
+        return self.uses_images and not self.whole_body and not self.tracks
 
 
 def missing_modules(spec: "DetectorSpec | WriterSpec") -> list[str]:

@@ -4,6 +4,7 @@ from . import (
                dlib_detector,
                dwpose_detector,
                dwpose_image,
+               holistic_detector,
                keypoint_files,
                mediapipe_detector,
                mediapipe_drawing,
@@ -11,5 +12,5 @@ from . import (
                openpose_json,
 )
 
-BUILTIN_PLUGINS = (dlib_detector, mediapipe_detector, dwpose_detector, keypoint_files, dwpose_image, mediapipe_drawing, openpose_json,
+BUILTIN_PLUGINS = (dlib_detector, holistic_detector, mediapipe_detector, dwpose_detector, keypoint_files, dwpose_image, mediapipe_drawing, openpose_json,
                    npz_writer)

@@ -181,7 +181,7 @@ class DwposeDetector:
 
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
-    return [DetectorSpec(name="dwpose", scheme="ibug68", options=DwposeOptions, factory=DwposeDetector,
+    return [DetectorSpec(name="dwpose", scheme="ibug68", options=DwposeOptions, factory=DwposeDetector, whole_body=True,
                          requires=("onnxruntime",), install='pip install "faceflt[dwpose]"',
                          description="DWPose whole body (133 points: OpenPose-18 body, 68 face, hands) with onnxruntime; "
                                      "your own yolox_l.onnx and dw-ll_ucoco_384.onnx")]

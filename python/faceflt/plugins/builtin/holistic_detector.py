@@ -1,0 +1,179 @@
+"""Whole-body keypoints out of the box: MediaPipe Holistic (BlazePose body, hands, face mesh) on the CPU.
+
+MediaPipe 0.10.14 is the last release whose wheel carries the pose, hand and face landmark models of its
+"legacy solutions" (later ones download them at run time), so it is pinned in faceflt's default install
+(Python <= 3.12, the versions it has wheels for). Its Holistic graph follows one person through a video:
+the body is detected once, then each frame's regions (body, both hands, face) come from the previous
+frame's landmarks, which is what makes it fast (35-45 frames/s on 512 px video on 2 cores).
+
+The points are mapped to the layouts the pose-guided models read:
+- face: the 468-point mesh -> 68 iBUG points through ``MEDIAPIPE_TO_IBUG68`` (the jaw is approximate);
+- body: BlazePose's 33 joints -> OpenPose-18 (the neck is the shoulders' midpoint), scores its visibility;
+- hands: 21 points each, the person's left then right (DWPose's order), score 1 where the hand was found
+  (MediaPipe gives a hand as a whole, not per point).
+Joints BlazePose places outside the picture or sees with visibility below ``min_visibility`` are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..hookspecs import hookimpl
+from ..types import Detections, DetectorSpec, rgb_image
+from .mediapipe_detector import MEDIAPIPE_TO_IBUG68, _quiet_stderr
+
+# BlazePose's 33 joints -> OpenPose-18 positions; 1 (neck) is the shoulders' midpoint. Both name the person's
+# own left and right: BlazePose 12 "right shoulder" is OpenPose 2 "RShoulder".
+BLAZEPOSE_TO_OPENPOSE = {0: 0, 12: 2, 14: 3, 16: 4, 11: 5, 13: 6, 15: 7, 24: 8, 26: 9, 28: 10, 23: 11, 25: 12, 27: 13,
+                         5: 14, 2: 15, 8: 16, 7: 17}
+
+
+@dataclass(frozen=True)
+class HolisticOptions:
+    min_detection_confidence: float = 0.5
+    """Score a person needs to be found when nobody is being followed."""
+    min_tracking_confidence: float = 0.5
+    """Below this, the person is searched for again instead of followed from the previous frame."""
+    min_visibility: float = 0.3
+    """Body joints seen with a lower visibility are left out (OpenPose's and DWPose's drawing cut-off)."""
+    workers: int = 2
+    """Parts of a chunk of frames followed at once, each by its own Holistic graph from a fresh detection (a graph
+    keeps about one core busy; two on 2 cores detect 1.4x faster). 1: one graph follows the whole video."""
+
+
+def _import_mediapipe():
+    # MediaPipe's C++ logs through glog/absl to the process's stderr; keep its INFO and WARNING lines off the
+    # user's terminal (errors still show). Must be set before the first import.
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        from mediapipe.python.solutions import face_detection, holistic
+    except ImportError as e:
+        raise ImportError("the holistic detector runs MediaPipe 0.10.14's Holistic solution, in the default install on "
+                          "Python <= 3.12: pip install \"mediapipe==0.10.14\" (or use --detector dlib)") from e
+    return holistic, face_detection
+
+
+@contextlib.contextmanager
+def _quiet():
+    """MediaPipe's own noise: the TFLite delegate banner on stderr and protobuf's deprecation warning."""
+    with _quiet_stderr(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning)
+        yield
+
+
+class HolisticDetector:
+    """``detect`` takes independent pictures; ``track`` takes the frames of one video in order, in chunks
+    (DetectorSpec.tracks)."""
+
+    scheme = "ibug68"
+
+    def __init__(self, options: HolisticOptions) -> None:
+        if not (isinstance(options.workers, int) and 1 <= options.workers <= 16):
+            raise ValueError(f"workers must be a whole number from 1 to 16, got {options.workers!r}")
+        for name in ("min_detection_confidence", "min_tracking_confidence", "min_visibility"):
+            if not 0.0 <= getattr(options, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(options, name)!r}")
+        self._holistic, self._faces = _import_mediapipe()
+        self._options = options
+        self._streams: list = []
+        self._continues = False  # whether graph 0 saw the previous call's last frame
+        self._pool = None
+        self._still = None
+        self._counter = None
+
+    def _solution(self, video: bool):
+        o = self._options
+        return self._holistic.Holistic(static_image_mode=not video, model_complexity=1,
+                                       min_detection_confidence=o.min_detection_confidence,
+                                       min_tracking_confidence=o.min_tracking_confidence)
+
+    # MediaPipe prints and warns from its graphs' threads: the public calls below keep the whole call quiet, from
+    # the calling thread (one redirection and one filter change, never one per worker, which would race).
+
+    def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
+        """Pictures, each on its own (boxes are not needed: the body locates the face). Holistic follows one person;
+        ``num_faces`` counts the faces BlazeFace (full range) sees, so that a picture of two people is told apart."""
+        images = [rgb_image(im, "holistic", i) for i, im in enumerate(images)]
+        with _quiet():
+            if self._still is None:
+                self._still = self._solution(video=False)
+                self._counter = self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+            found = self._convert([(im.shape[:2], self._still.process(im)) for im in images])
+            for i, image in enumerate(images):
+                if found.num_faces[i]:
+                    found.num_faces[i] = max(1, len(self._counter.process(image).detections or ()))
+        return found
+
+    def track(self, frames: Sequence[np.ndarray], first: bool) -> Detections:
+        """Consecutive frames of a video; ``first``: they start a new one (the person is searched for afresh).
+        A chunk of at least ``2 * MIN_PART`` frames is cut into ``workers`` parts followed at once by as many graphs,
+        each starting from a fresh detection (as a new video does); a shorter one goes on from the previous frame."""
+        frames = [rgb_image(im, "holistic", i) for i, im in enumerate(frames)]
+        parts = max(1, min(self._options.workers, len(frames) // self.MIN_PART))
+        with _quiet():
+            while len(self._streams) < parts:
+                self._streams.append(self._solution(video=True))
+            if parts == 1:
+                if first or not self._continues:
+                    self._streams[0].reset()
+                self._continues = True
+                return self._convert(self._follow(0, frames))
+            from concurrent.futures import ThreadPoolExecutor
+
+            if self._pool is None:  # MediaPipe's graph waits without the GIL: threads run the parts side by side
+                self._pool = ThreadPoolExecutor(self._options.workers, thread_name_prefix="faceflt-holistic")
+            for stream in self._streams[:parts]:
+                stream.reset()
+            bounds = np.linspace(0, len(frames), parts + 1).round().astype(int)
+            jobs = [self._pool.submit(self._follow, k, frames[bounds[k]:bounds[k + 1]]) for k in range(parts)]
+            self._continues = False  # graph 0 did not see the last frame
+            return self._convert([r for job in jobs for r in job.result()])
+
+    MIN_PART = 16
+    """Frames a part needs to be worth a fresh detection and a graph restart (about 0.1 s)."""
+
+    def _follow(self, k: int, frames: list[np.ndarray]) -> list:
+        return [(im.shape[:2], self._streams[k].process(im)) for im in frames]
+
+    def _convert(self, results) -> Detections:
+        n = len(results)
+        out = Detections.empty(n, self.scheme)
+        body, body_scores = np.full((n, 18, 2), np.nan, np.float32), np.zeros((n, 18), np.float32)
+        hands, hand_scores = np.full((n, 2, 21, 2), np.nan, np.float32), np.zeros((n, 2, 21), np.float32)
+        for i, ((h, w), r) in enumerate(results):
+            size = np.array([w, h], np.float32)
+            points = lambda lms: np.array([(p.x, p.y) for p in lms.landmark], np.float32) * size
+            if r.pose_landmarks is not None:
+                out.num_faces[i] = 1
+                joints = points(r.pose_landmarks)
+                seen = np.array([p.visibility for p in r.pose_landmarks.landmark], np.float32)
+                inside = ((joints >= 0) & (joints < size)).all(1)
+                seen = np.where(inside & (seen >= self._options.min_visibility), seen, 0.0)
+                for src, dst in BLAZEPOSE_TO_OPENPOSE.items():
+                    if seen[src] > 0:
+                        body[i, dst], body_scores[i, dst] = joints[src], seen[src]
+                if seen[11] > 0 and seen[12] > 0:
+                    body[i, 1], body_scores[i, 1] = (joints[11] + joints[12]) / 2, min(seen[11], seen[12])
+            for side, lms in enumerate((r.left_hand_landmarks, r.right_hand_landmarks)):
+                if lms is not None:
+                    hands[i, side], hand_scores[i, side] = points(lms), 1.0
+            if r.face_landmarks is not None:
+                face = points(r.face_landmarks)[MEDIAPIPE_TO_IBUG68]
+                out.landmarks[i], out.confidences[i] = face, 1.0
+                out.boxes[i] = (*face.min(0), *face.max(0))
+        return Detections(landmarks=out.landmarks, confidences=out.confidences, boxes=out.boxes, scheme=self.scheme,
+                          body=body, body_scores=body_scores, hands=hands, hand_scores=hand_scores, num_faces=out.num_faces)
+
+
+@hookimpl
+def faceflt_register_detectors() -> list[DetectorSpec]:
+    return [DetectorSpec(name="holistic", scheme="ibug68", options=HolisticOptions, factory=HolisticDetector,
+                         tracks=True, whole_body=True, requires=("mediapipe",), install='pip install "mediapipe==0.10.14"',
+                         description="MediaPipe Holistic: body (OpenPose-18), hands and face (68 from the 468-point mesh) "
+                                     "in one pass, following the person through the video; the default")]
