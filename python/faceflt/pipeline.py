@@ -146,6 +146,13 @@ class Pipeline:
             damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "
                        "declares; the file may be truncated.")
         rate = f", {fps:.2f} fps" if source.kind != "image" else ""
+        body = p.detections.body
+        bodies = 0 if body is None else int(np.isfinite(body).all(-1).any(-1).sum())
+        if bodies:
+            damage += f" A body in {bodies} frames."
+        else:
+            damage += (f" No body: detector '{o.detector}' gave faces only, so the pose outputs hold the face alone "
+                       "(--detector holistic or dwpose find the body and hands).")
         return (f"{len(flt)} driving frames ({source.width}x{source.height}{rate}): a face detected in {found}, "
                 f"{int(p.track.interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "
                 f"FLT mode '{o.mode.value}', detector '{o.detector}', {seconds:.1f} s.{damage} "

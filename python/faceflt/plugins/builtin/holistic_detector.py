@@ -52,11 +52,11 @@ def _import_mediapipe():
     # user's terminal (errors still show). Must be set before the first import.
     os.environ.setdefault("GLOG_minloglevel", "2")
     try:
-        from mediapipe.python.solutions import face_detection, holistic
+        from mediapipe.python.solutions import face_detection, face_mesh, holistic
     except ImportError as e:
         raise ImportError("the holistic detector runs MediaPipe 0.10.14's Holistic solution, in the default install on "
                           "Python <= 3.12: pip install \"mediapipe==0.10.14\" (or use --detector dlib)") from e
-    return holistic, face_detection
+    return holistic, face_detection, face_mesh
 
 
 @contextlib.contextmanager
@@ -79,13 +79,12 @@ class HolisticDetector:
         for name in ("min_detection_confidence", "min_tracking_confidence", "min_visibility"):
             if not 0.0 <= getattr(options, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(options, name)!r}")
-        self._holistic, self._faces = _import_mediapipe()
+        self._holistic, self._faces, self._mesh = _import_mediapipe()
         self._options = options
         self._streams: list = []
         self._continues = False  # whether graph 0 saw the previous call's last frame
         self._pool = None
-        self._still = None
-        self._counter = None
+        self._meshes = None
 
     def _solution(self, video: bool):
         o = self._options
@@ -97,18 +96,50 @@ class HolisticDetector:
     # the calling thread (one redirection and one filter change, never one per worker, which would race).
 
     def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
-        """Pictures, each on its own (boxes are not needed: the body locates the face). Holistic follows one person;
-        ``num_faces`` counts the faces BlazeFace (full range) sees, so that a picture of two people is told apart."""
+        """Pictures, each on its own. Holistic follows one person; ``num_faces`` counts the faces BlazeFace (full
+        range) sees, so that a picture of two people is told apart. Where a face box is given (a render of a fitted
+        face, which has no body), the face mesh alone is run on the box's surroundings."""
         images = [rgb_image(im, "holistic", i) for i, im in enumerate(images)]
+        boxed = np.zeros(len(images), bool) if boxes is None else np.isfinite(np.asarray(boxes, np.float64)).all(1)
         with _quiet():
-            if self._still is None:
-                self._still = self._solution(video=False)
-                self._counter = self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5)
-            found = self._convert([(im.shape[:2], self._still.process(im)) for im in images])
-            for i, image in enumerate(images):
-                if found.num_faces[i]:
-                    found.num_faces[i] = max(1, len(self._counter.process(image).detections or ()))
+            results = [(im.shape[:2], None) for im in images]
+            if (~boxed).any():  # the graphs for pictures are built per call: a reference is detected once, and
+                still = self._solution(video=False)  # each graph holds ~150 MB
+                counter = self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+                try:
+                    for i in np.flatnonzero(~boxed):
+                        results[i] = (images[i].shape[:2], still.process(images[i]))
+                    found = self._convert(results)
+                    for i in np.flatnonzero(~boxed):
+                        if found.num_faces[i]:
+                            found.num_faces[i] = max(1, len(counter.process(images[i]).detections or ()))
+                finally:
+                    still.close()
+                    counter.close()
+            else:
+                found = self._convert(results)
+            for i in np.flatnonzero(boxed):
+                self._face_in_box(found, i, images[i], np.asarray(boxes[i], np.float64))
         return found
+
+    def _face_in_box(self, found: Detections, i: int, image: np.ndarray, box: np.ndarray) -> None:
+        if self._meshes is None:
+            self._meshes = self._mesh.FaceMesh(static_image_mode=True, max_num_faces=1, min_detection_confidence=0.5)
+        centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()  # twice the box, square
+        h, w = image.shape[:2]
+        lo = np.clip(np.floor(centre - half), 0, [w, h]).astype(int)
+        hi = np.clip(np.ceil(centre + half), 0, [w, h]).astype(int)
+        if (hi - lo).min() < 16:
+            return
+        crop = np.ascontiguousarray(image[lo[1]:hi[1], lo[0]:hi[0]])
+        faces = self._meshes.process(crop).multi_face_landmarks
+        if not faces:
+            return
+        size = np.array([crop.shape[1], crop.shape[0]], np.float32)
+        mesh = np.array([(p.x, p.y) for p in faces[0].landmark], np.float32) * size + lo
+        face = mesh[MEDIAPIPE_TO_IBUG68]
+        found.landmarks[i], found.confidences[i], found.num_faces[i] = face, 1.0, 1
+        found.boxes[i] = (*face.min(0), *face.max(0))
 
     def track(self, frames: Sequence[np.ndarray], first: bool) -> Detections:
         """Consecutive frames of a video; ``first``: they start a new one (the person is searched for afresh).
@@ -147,6 +178,8 @@ class HolisticDetector:
         body, body_scores = np.full((n, 18, 2), np.nan, np.float32), np.zeros((n, 18), np.float32)
         hands, hand_scores = np.full((n, 2, 21, 2), np.nan, np.float32), np.zeros((n, 2, 21), np.float32)
         for i, ((h, w), r) in enumerate(results):
+            if r is None:  # not run here (a face in a given box)
+                continue
             size = np.array([w, h], np.float32)
             points = lambda lms: np.array([(p.x, p.y) for p in lms.landmark], np.float32) * size
             if r.pose_landmarks is not None:
