@@ -1,7 +1,9 @@
-"""The DWPose detector's loading, pre- and post-processing, on small ONNX models built here with
-DWPose's input and output signatures (no weights: those are the user's)."""
+"""The DWPose detector's loading, pre- and post-processing, and the download of its weights, on small ONNX models
+built here with DWPose's input and output signatures (no real weights, no network)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,9 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from faceflt.cli import main  # noqa: E402
+from faceflt.downloads import DWPOSE_FILES, download_dwpose  # noqa: E402
+from faceflt.errors import DownloadError  # noqa: E402
 from faceflt.plugins import make_detector  # noqa: E402
 
 
@@ -130,6 +135,113 @@ def test_known_box_skips_the_detector_and_no_person_gives_nan(models, tmp_path):
     assert not nobody.found[0] and np.isnan(nobody.body).all()
 
 
-def test_missing_weights_say_they_are_the_users(tmp_path):
-    with pytest.raises(FileNotFoundError, match="DWPose's weights are the user's to supply"):
+def test_missing_weights_say_how_to_get_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(FileNotFoundError, match="run `faceflt model download dwpose`"):
         make_detector("dwpose", detector_model=str(tmp_path / "yolox_l.onnx"), pose_model="")
+    with pytest.raises(FileNotFoundError, match=r"detector_model \(yolox_l.onnx\) not found at .*cache/faceflt/dwpose/yolox_l.onnx"):
+        make_detector("dwpose")
+
+
+# ---- `faceflt model download dwpose`, offline: a local mirror, and a local server that answers like the hub
+
+
+def _mirror(folder, models, sums=True):
+    import hashlib
+    import shutil
+
+    folder.mkdir()
+    for source, name in zip(models, DWPOSE_FILES):
+        shutil.copy(source, folder / name)
+    if sums:
+        (folder / "SHA256SUMS").write_text("".join(f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n"
+                                                    for n in DWPOSE_FILES))
+    return folder
+
+
+def test_download_from_a_mirror_then_detect_without_options(tmp_path, monkeypatch, models, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    mirror = _mirror(tmp_path / "mirror", models)
+    assert main(["model", "download", "dwpose", "--url", str(mirror)]) == 0
+    assert "--detector dwpose finds them" in capsys.readouterr().out
+    cached = tmp_path / "cache" / "faceflt" / "dwpose"
+    assert sorted(p.name for p in cached.iterdir()) == sorted([*DWPOSE_FILES, "SHA256SUMS"])
+    assert all((p.stat().st_mode & 0o777) == 0o644 for p in cached.iterdir())
+    image = np.zeros((480, 640, 3), np.uint8)
+    image[228:231, 319:322] = 255
+    found = make_detector("dwpose").detect([image])
+    np.testing.assert_allclose(found.landmarks[0], np.tile([320.0, 229.0], (68, 1)), atol=1.5)
+    # a second run needs no network: the files are checked against the sums recorded beside them
+    import shutil
+
+    shutil.rmtree(mirror)
+    assert main(["model", "download", "dwpose", "--url", str(mirror)]) == 0
+    # ... but a damaged file is fetched again, and here that fails with one line, keeping what was there
+    (cached / DWPOSE_FILES[1]).write_bytes(b"damaged")
+    assert main(["model", "download", "dwpose", "--url", str(mirror)]) == 1
+    err = capsys.readouterr().err
+    assert "could not download" in err and "--url" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("sums", "publishes no sha256 for yolox_l.onnx, dw-ll_ucoco_384.onnx: a mirror needs a SHA256SUMS file"),
+    ("file", "dw-ll_ucoco_384.onnx: sha256 .* does not match the expected"),
+])
+def test_a_mirror_without_sums_or_with_other_files_is_refused(tmp_path, models, damage, match):
+    mirror = _mirror(tmp_path / "mirror", models, sums=damage != "sums")
+    if damage == "file":
+        (mirror / DWPOSE_FILES[1]).write_bytes(b"not DWPose")
+    with pytest.raises(DownloadError, match=match):
+        download_dwpose(tmp_path / "dest", base_url=str(mirror), progress=None)
+    assert not (tmp_path / "dest").exists() or sorted(p.name for p in (tmp_path / "dest").iterdir()) == [DWPOSE_FILES[0]]
+
+
+def test_download_checks_the_hubs_published_sha256(tmp_path, models):
+    """A local server answering like the Hugging Face hub: no SHA256SUMS, each file's resolve URL redirects to the
+    storage with the file's sha256 in X-Linked-Etag."""
+    import hashlib
+    import http.server
+    import threading
+
+    blobs = {name: Path(path).read_bytes() for path, name in zip(models, DWPOSE_FILES)}
+    etags = {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()}
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, body: bool):
+            name = self.path.rsplit("/", 1)[-1]
+            if self.path.startswith("/yzd-v/DWPose/resolve/main/") and name in blobs:
+                self.send_response(302)
+                self.send_header("Location", f"/storage/{name}")
+                self.send_header("X-Linked-Etag", f'"{etags[name]}"')
+                self.end_headers()
+            elif self.path.startswith("/storage/") and name in blobs:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(blobs[name])))
+                self.end_headers()
+                if body:
+                    self.wfile.write(blobs[name])
+            else:
+                self.send_error(404)
+
+        def do_HEAD(self):
+            self._answer(False)
+
+        def do_GET(self):
+            self._answer(True)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/yzd-v/DWPose/resolve/main/"
+        dest = download_dwpose(tmp_path / "dest", base_url=url, progress=None)
+        assert all(hashlib.sha256((dest / n).read_bytes()).hexdigest() == etags[n] for n in DWPOSE_FILES)
+        etags[DWPOSE_FILES[0]] = "0" * 64  # the hub says one thing, the storage serves another
+        with pytest.raises(DownloadError, match="yolox_l.onnx: sha256 .* does not match the expected 0000"):
+            download_dwpose(tmp_path / "other", base_url=url, progress=None)
+        assert not (tmp_path / "other").exists()
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -12,7 +12,13 @@ from .model import DEFAULT_URL, ENV_VAR, MODEL_FILES, cache_dir, download_model,
 
 
 def _model_download(args: argparse.Namespace) -> int:
-    target = download_model(args.dest, base_url=args.url, force=args.force)
+    if args.what == "dwpose":
+        from .downloads import DWPOSE_URL, download_dwpose
+
+        target = download_dwpose(args.dest, base_url=args.url or DWPOSE_URL, force=args.force)
+        print(f"DWPose's files are in {target}; --detector dwpose finds them there")
+        return 0
+    target = download_model(args.dest, base_url=args.url or DEFAULT_URL, force=args.force)
     print(f"model files are in {target}")
     return 0
 
@@ -412,16 +418,23 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands = model.add_subparsers(dest="model_command", metavar="ACTION")
     download = model_commands.add_parser(
         "download", formatter_class=_Formatter,
-        help="download the model files (from eos, sha256-checked) into the user cache",
-        description=f"Downloads {', '.join(f.name for f in MODEL_FILES)} and checks each against its pinned sha256. "
-        "The Surrey Face Model is free for non-commercial use only.\n\n"
+        help="download the Surrey Face Model (from eos) or DWPose's weights into the user cache, sha256-checked",
+        description=f"sfm: downloads {', '.join(f.name for f in MODEL_FILES)} and checks each against its pinned sha256 "
+        "(the Surrey Face Model is free for non-commercial use only). dwpose: downloads DWPose's yolox_l.onnx and "
+        "dw-ll_ucoco_384.onnx from the Hugging Face hub (yzd-v/DWPose), each checked against the sha256 the source "
+        "publishes (a mirror's SHA256SUMS, else the hub's LFS id), where --detector dwpose finds them.\n\n"
         "examples:\n"
         "  faceflt model download\n"
-        "  faceflt model download --url /media/usb/eos/share     # offline, from a copy of the files",
+        "  faceflt model download --url /media/usb/eos/share     # offline, from a copy of the files\n"
+        "  faceflt model download dwpose\n"
+        "  faceflt model download dwpose --url /media/usb/dwpose # a folder with the two files and their SHA256SUMS",
     )
-    download.add_argument("--dest", default=None, help=f"target folder (default: {cache_dir()})")
-    download.add_argument("--url", default=DEFAULT_URL,
-                          help="base URL of the files, or a folder holding them (a local mirror works offline)")
+    download.add_argument("what", nargs="?", choices=["sfm", "dwpose"], default="sfm",
+                          help="which files: the Surrey Face Model, or DWPose's ONNX weights")
+    download.add_argument("--dest", default=None, help=f"target folder (default: {cache_dir()}, or its dwpose sibling)")
+    download.add_argument("--url", default=None,
+                          help=f"base URL of the files, or a folder holding them (a local mirror works offline); default: "
+                          f"{DEFAULT_URL} (sfm), https://huggingface.co/yzd-v/DWPose/resolve/main/ (dwpose)")
     download.add_argument("--force", action="store_true", help="download again even if valid files are present")
     download.set_defaults(run=_model_download)
     info = model_commands.add_parser("info", help="say which model files are used and what they hold")

@@ -7,19 +7,14 @@ in order, in an explicit directory, in ``$FACEFLT_MODEL_DIR``, then in the per-u
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import sys
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from . import _core
-from .errors import DownloadError, ModelNotFoundError
+from .downloads import cache_root, default_progress, download_files
+from .errors import ModelNotFoundError
 from .model_files import read_edge_topology, read_landmark_mapping, read_model_contour
 
 __all__ = [
@@ -61,8 +56,7 @@ ENV_VAR = "FACEFLT_MODEL_DIR"
 
 def cache_dir() -> Path:
     """The per-user model cache: ``$XDG_CACHE_HOME/faceflt/sfm`` (``~/.cache/faceflt/sfm``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "faceflt" / "sfm"
+    return cache_root() / "sfm"
 
 
 def _missing(directory: Path) -> list[str]:
@@ -114,87 +108,21 @@ def load_model(path: str | os.PathLike[str] | None = None) -> FaceModel:
         adjacent_faces=adjacent_faces, adjacent_vertices=adjacent_vertices)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _default_progress(name: str, done: int, total: int | None) -> None:
-    if total:
-        sys.stderr.write(f"\r  {name}: {done / 1e6:6.2f} / {total / 1e6:.2f} MB")
-    else:
-        sys.stderr.write(f"\r  {name}: {done / 1e6:6.2f} MB")
-    sys.stderr.flush()
-
-
-def _download_one(f: ModelFile, target: Path, base_url: str, force: bool, progress) -> None:
-    final = target / f.name
-    if final.is_file() and not force and _sha256(final) == f.sha256:
-        return
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{f.name}.", dir=target)
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(base_url + f.name, timeout=60) as response:
-            total = response.headers.get("Content-Length")
-            total_bytes = int(total) if total else None
-            done = 0
-            while block := response.read(1 << 16):
-                out.write(block)
-                done += len(block)
-                if progress:
-                    progress(f.name, done, total_bytes)
-        if progress:
-            sys.stderr.write("\n")
-        digest = _sha256(tmp)
-        if digest != f.sha256:
-            raise DownloadError(
-                f"{base_url}{f.name}: sha256 {digest} does not match the pinned {f.sha256}; "
-                "the mirror holds a different or corrupted file. Nothing was installed for it."
-            )
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the model files are for every user of the cache
-        shutil.move(tmp, final)
-    except urllib.error.URLError as e:
-        reason = getattr(e, "reason", e)
-        raise DownloadError(f"could not download {base_url}{f.name} ({reason}). Without internet, copy the files from a "
-                            "machine that has them and pass --url /path/to/folder (or a file:// URL), or point "
-                            f"{ENV_VAR} at a folder that holds them") from None
-    except OSError as e:
-        raise DownloadError(f"could not write {final} ({e.strerror}); choose another --dest") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def download_model(
     dest: str | os.PathLike[str] | None = None,
     base_url: str = DEFAULT_URL,
     force: bool = False,
-    progress: Callable[[str, int, int | None], None] | None = _default_progress,
+    progress: Callable[[str, int, int | None], None] | None = default_progress,
 ) -> Path:
-    """Downloads the model files into ``dest`` (default: the user cache), checking each sha256.
+    """Downloads the model files into ``dest`` (default: the user cache), checking each against its pinned sha256.
 
     ``base_url`` may be any URL urllib opens, including ``file:///path/to/mirror/``, or a plain folder, so a local
     mirror works offline. Files already present with the right checksum are kept. A file is written
     under a temporary name and moved into place only once its checksum matches, so an interrupted or
-    corrupted download never leaves a bad file behind.
+    corrupted download never leaves a bad file behind (:mod:`faceflt.downloads`).
 
     Raises:
         DownloadError: a file could not be fetched or did not match its pinned sha256.
     """
-    target = Path(dest) if dest is not None else cache_dir()
-    if "://" not in base_url:  # a plain folder works as a mirror too
-        base_url = Path(base_url).expanduser().resolve().as_uri()
-    if not base_url.endswith("/"):
-        base_url += "/"
-    created = not target.exists()
-    target.mkdir(parents=True, exist_ok=True)
-    try:
-        for f in MODEL_FILES:
-            _download_one(f, target, base_url, force, progress)
-    except BaseException:
-        if created and not any(target.iterdir()):  # nothing was installed: leave no empty folder behind
-            target.rmdir()
-        raise
-    return target
+    return download_files(Path(dest) if dest is not None else cache_dir(), base_url, {f.name: f.sha256 for f in MODEL_FILES},
+                          force, progress, hint=f", or point {ENV_VAR} at a folder that holds them")

@@ -1,8 +1,8 @@
 """DWPose whole-body keypoints (133 COCO-WholeBody points) with onnxruntime.
 
-The weights are the user's to supply: DWPose's ``yolox_l.onnx`` (person detector) and
-``dw-ll_ucoco_384.onnx`` (RTMPose-style whole-body model), e.g. from the DWPose or
-Moore-AnimateAnyone releases; give their paths as options. faceflt ships no weights.
+The weights: DWPose's ``yolox_l.onnx`` (person detector) and ``dw-ll_ucoco_384.onnx`` (RTMPose-style
+whole-body model). ``faceflt model download dwpose`` fetches them into the cache, where this detector finds
+them; or give the paths of your own copies as options. faceflt ships no weights.
 
 Pipeline, after DWPose's ONNX demo: YOLOX on a 640 x 640 letterbox (scale to fit, pad with 114,
 BGR, no normalisation), grid decoding, person boxes by score and NMS; then for the largest person,
@@ -15,7 +15,7 @@ re-ordered to OpenPose-18 (+ neck from the shoulders), 6 feet points, 68 face po
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -33,9 +33,9 @@ _STD = np.array([58.395, 57.12, 57.375], np.float32)
 @dataclass(frozen=True)
 class DwposeOptions:
     detector_model: str = ""
-    """Path to DWPose's yolox_l.onnx (the user's own file)."""
+    """Path to DWPose's yolox_l.onnx; default: the one ``faceflt model download dwpose`` put in the cache."""
     pose_model: str = ""
-    """Path to DWPose's dw-ll_ucoco_384.onnx (the user's own file)."""
+    """Path to DWPose's dw-ll_ucoco_384.onnx; default: the one in the cache."""
     min_person_score: float = 0.3
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
 
@@ -132,10 +132,16 @@ class DwposeDetector:
         except ImportError:
             raise ImportError("the dwpose detector runs its models with onnxruntime: pip install \"faceflt[dwpose]\"") from None
 
+        from ...downloads import DWPOSE_FILES, dwpose_dir
+
+        cached = dwpose_dir()
+        options = replace(options, detector_model=options.detector_model or str(cached / DWPOSE_FILES[0]),
+                          pose_model=options.pose_model or str(cached / DWPOSE_FILES[1]))
         for what, path in (("detector_model (yolox_l.onnx)", options.detector_model), ("pose_model (dw-ll_ucoco_384.onnx)", options.pose_model)):
-            if not path or not os.path.isfile(path):
-                raise FileNotFoundError(f"dwpose: {what} not found at {path!r}; DWPose's weights are the user's to supply: "
-                                        "pass detector_model= and pose_model= with the paths of your .onnx files")
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"dwpose: {what} not found at {path!r}; run `faceflt model download dwpose` to fetch "
+                                        "DWPose's weights into the cache, or pass detector_model= and pose_model= with the "
+                                        "paths of your .onnx files")
         self._options = options
         self._det = ort.InferenceSession(options.detector_model, providers=list(options.providers))
         self._pose = ort.InferenceSession(options.pose_model, providers=list(options.providers))
@@ -182,6 +188,6 @@ class DwposeDetector:
 @hookimpl
 def faceflt_register_detectors() -> list[DetectorSpec]:
     return [DetectorSpec(name="dwpose", scheme="ibug68", options=DwposeOptions, factory=DwposeDetector, whole_body=True,
-                         requires=("onnxruntime",), install='pip install "faceflt[dwpose]"',
+                         requires=("onnxruntime",), install='pip install "faceflt[dwpose]" && faceflt model download dwpose',
                          description="DWPose whole body (133 points: OpenPose-18 body, 68 face, hands) with onnxruntime; "
                                      "your own yolox_l.onnx and dw-ll_ucoco_384.onnx")]
