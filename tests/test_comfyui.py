@@ -101,7 +101,11 @@ def test_transform_node_on_frames_and_retarget(model_dir, monkeypatch, driving):
     pose_keypoint, images = call("FLTTransform", reference=reference, mode="project", smoothing=0.0, retarget_body=False,
                                  fps=25.0, driving_frames=frames[:8].astype(np.float32) / 255)
     assert len(pose_keypoint) == 8 and images.shape[0] == 8
-    assert "pose_keypoints_2d" not in decode_like_controlnet_aux(pose_keypoint[0])  # no body from face frames
+    decoded = decode_like_controlnet_aux(pose_keypoint[0])  # the default detector finds the head and shoulders
+    assert {"pose_keypoints_2d", "face_keypoints_2d"} <= set(decoded) and len(decoded["pose_keypoints_2d"]) >= 5
+    face_only, _ = call("FLTTransform", reference=reference, mode="project", smoothing=0.0, retarget_body=False,
+                        fps=25.0, driving_frames=frames[:8].astype(np.float32) / 255, detector="dlib")
+    assert np.isnan(decode_like_controlnet_aux(face_only[0]).get("pose_keypoints_2d", np.nan)).all()  # dlib: no body
     # retargeting needs the reference's body; given it (limbs 1.5x the driver's), the limbs grow
     reference_docs = [dict(docs[0])]
     person = dict(reference_docs[0]["people"][0])

@@ -4,7 +4,7 @@ Install into ComfyUI with ``faceflt comfyui install /path/to/ComfyUI`` (it write
 ``custom_nodes/faceflt/__init__.py``, that imports this module), then restart ComfyUI. The nodes:
 
 - **FLT Transform**: a reference IMAGE, and the driving video as the POSE_KEYPOINT of comfyui_controlnet_aux's
-  DWPose node or as IMAGE frames -> POSE_KEYPOINT with the FLT face (the reference's face with the driver's
+  DWPose node or as IMAGE frames (body, hands and face found by MediaPipe Holistic) -> POSE_KEYPOINT with the FLT face (the reference's face with the driver's
   expression and head pose; body and hands passed through, or retargeted to the reference's limbs given the
   reference's own POSE_KEYPOINT), and the pose IMAGE frames drawn as DWPose draws them.
 - **FLT Draw Pose**: POSE_KEYPOINT -> IMAGE frames, DWPose's drawing, for any pose ControlNet or pose guider.
@@ -71,14 +71,16 @@ def _frames_from_pose_keypoint(pose_keypoint: list) -> list:
     return frames
 
 
-def _frames_from_images(frames: np.ndarray, detector) -> list:
+def _frames_from_images(frames: np.ndarray, detector, spec) -> list:
     from .driving import detect_driving
     from .plugins.types import PoseFrame
 
-    found = detect_driving(enumerate(frames), detector)
+    found = detect_driving(enumerate(frames), detector, spec=spec)
     size = (frames.shape[2], frames.shape[1])
-    return [PoseFrame(index=i, image_size=size, face=found.landmarks[i], face_scores=found.confidences[i])
-            for i in range(len(frames))]
+    whole = lambda key, i: None if getattr(found, key) is None else getattr(found, key)[i]  # noqa: E731
+    return [PoseFrame(index=i, image_size=size, face=found.landmarks[i], face_scores=found.confidences[i],
+                      body=whole("body", i), body_scores=whole("body_scores", i), hands=whole("hands", i),
+                      hand_scores=whole("hand_scores", i)) for i in range(len(frames))]
 
 
 class FLTTransform:
@@ -98,6 +100,9 @@ class FLTTransform:
                 "pose_keypoint": ("POSE_KEYPOINT",),
                 "driving_frames": ("IMAGE",),
                 "reference_pose_keypoint": ("POSE_KEYPOINT",),
+                "detector": (["holistic", "dlib"], {"default": "holistic", "tooltip": "for driving_frames: holistic finds "
+                             "the body, hands and face (MediaPipe); dlib the face alone. With pose_keypoint, the "
+                             "reference's face is found with dlib, whose points match DWPose's."}),
             },
         }
 
@@ -109,19 +114,24 @@ class FLTTransform:
                    "video's expression and head pose. Drive it with the DWPose node's POSE_KEYPOINT or with frames.")
 
     def transform(self, reference, mode: str = "relative", smoothing: float = 1.0, retarget_body: bool = False,
-                  fps: float = 30.0, pose_keypoint=None, driving_frames=None, reference_pose_keypoint=None) -> tuple:
+                  fps: float = 30.0, pose_keypoint=None, driving_frames=None, reference_pose_keypoint=None,
+                  detector: str = "holistic") -> tuple:
         from .driving import fit_driving, fit_reference
         from .errors import InputError
         from .flt import Reference, flt_landmarks
         from .model import load_model
-        from .plugins import make_detector
+        from .plugins import available_detectors, make_detector
 
         mode = Mode.parse(mode)
         if pose_keypoint is None and driving_frames is None:
             raise ValueError("FLT Transform needs the driving video: connect pose_keypoint (DWPose node) or driving_frames")
         if retarget_body and reference_pose_keypoint is None:
             raise ValueError("retarget_body needs reference_pose_keypoint: the DWPose node's output for the reference image")
-        detector = make_detector("dlib")
+        if detector not in ("holistic", "dlib"):
+            raise ValueError(f"detector must be 'holistic' or 'dlib', got {detector!r}")
+        name = detector if pose_keypoint is None else "dlib"  # DWPose's 68 face points follow dlib's layout
+        spec = available_detectors()[name]
+        detector = make_detector(name)
         ref_images = list(images_to_numpy(reference))
         found = detector.detect(ref_images)
         if not found.found.all():
@@ -131,7 +141,7 @@ class FLTTransform:
         ref = Reference(found.landmarks.astype(np.float32), fit_reference(model, found.landmarks, sizes, found.confidences, 3.0),
                         tuple(ref_images))
         frames = (_frames_from_pose_keypoint(pose_keypoint) if pose_keypoint is not None
-                  else _frames_from_images(images_to_numpy(driving_frames), detector))
+                  else _frames_from_images(images_to_numpy(driving_frames), detector, spec))
         size = frames[0].image_size
         landmarks = np.stack([f.face for f in frames]).astype(np.float32)
         confidences = np.stack([f.face_scores for f in frames]).astype(np.float32)
