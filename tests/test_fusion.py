@@ -101,9 +101,17 @@ def test_offsets_project_as_the_camera_moves_points():
     offsets = rng.normal(0, 2, (68, 3)).astype(np.float32)
     rotations = _core.rotations_from_yaw_pitch_roll(np.array([[-30, 5, 0], [0, -10, 3], [25, 8, -4], [10, 0, 0]], np.float32))
     scales = np.array([2.0, 1.5, 2.5, 1.0], np.float32)
-    seen = _core.project_offsets(offsets, rotations, scales)
+    translations = np.array([[1, 2], [0, 0], [-3, 1], [np.nan, 0]], np.float32)  # the last frame has no camera
+    cameras = _core.CameraBatch(np.zeros((4, 6), np.float32), rotations, scales, translations, np.full((4, 2), 512, np.int32))
+    assert len(cameras) == 4 and cameras.ok.tolist() == [True, True, True, False]
+    assert repr(cameras) == "<faceflt core CameraBatch: 4 frames, 3 with a camera, 6 expression coefficients>"
+    seen = _core.project_offsets(offsets, cameras)
     # independent check of the projection: d(u, v) = s (r1 . d, -(r2 . d)) in the y-down image
-    np.testing.assert_allclose(seen[1], scales[1] * np.c_[offsets @ rotations[1, 0], -(offsets @ rotations[1, 1])], atol=1e-4)
+    for i in range(3):
+        np.testing.assert_allclose(seen[i], scales[i] * np.c_[offsets @ rotations[i, 0], -(offsets @ rotations[i, 1])], atol=1e-4)
+    assert np.isnan(seen[3]).all()
+    with pytest.raises(ValueError, match=r"CameraBatch\(\): rotation must have shape \(4, 3, 3\), got \(3, 3, 3\)"):
+        _core.CameraBatch(np.zeros((4, 6), np.float32), rotations[:3], scales, translations, np.full((4, 2), 512, np.int32))
 
 
 def test_lifted_landmarks_project_back_and_recover_the_face(model):

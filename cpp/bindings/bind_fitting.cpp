@@ -2,6 +2,7 @@
 // GIL released and touches no Python object; results come back as a dict of numpy arrays that
 // faceflt.fitting wraps in typed dataclasses.
 #include "arrays.hpp"
+#include "cameras.hpp"
 #include "faceflt/fitting/fit.hpp"
 #include "faceflt/fusion/fusion.hpp"
 #include "faceflt/fusion/lift.hpp"
@@ -81,28 +82,6 @@ FitArrays frames_to_arrays(const std::vector<FrameFit>& frames, const std::vecto
     return FitArrays{ok, errors, shape, expr, rot, scale, trans, ypr, proj, used, size};
 }
 
-// Per-frame expression and camera arrays (as FitResult holds them) -> FrameFits; a frame with a non-finite
-// or degenerate camera is not ok. Checks every shape against the model, naming the function.
-std::vector<FrameFit> frames_from(const model::FaceModel& model, const FloatArray& expression_coeffs, const FloatArray& rotation,
-                                  const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes,
-                                  const char* fn) {
-    const auto b = expression_coeffs.ndim() == 2 ? expression_coeffs.shape(0) : -1;
-    check_shape(expression_coeffs, {b, model.expression.num_coefficients()}, fn, "expression_coeffs");
-    check_shape(rotation, {b, 3, 3}, fn, "rotation");
-    check_shape(scale, {b}, fn, "scale");
-    check_shape(translation, {b, 2}, fn, "translation");
-    const auto sizes = sizes_from(image_sizes, b, fn);
-    std::vector<FrameFit> frames(static_cast<std::size_t>(b));
-    for (py::ssize_t i = 0; i < b; ++i) {
-        FrameFit& f = frames[static_cast<std::size_t>(i)];
-        f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), model.expression.num_coefficients());
-        f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(sizes[static_cast<std::size_t>(i)][1]));
-        f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale) &&
-               f.camera.scale > 0.0f && std::isfinite(f.camera.tx) && std::isfinite(f.camera.ty);
-    }
-    return frames;
-}
-
 std::vector<core::Points2> landmarks_from(const model::FaceModel& model, const FloatArray& a, const char* function) {
     check_shape(a, {-1, model.mapping.num_landmarks, 2}, function, "landmarks",
                 a.ndim() == 2 ? "; add a batch axis: landmarks[None]" : "");
@@ -139,6 +118,26 @@ void bind_fitting(py::module_& m) {
             return "<faceflt core LiftedArrays: " + std::to_string(a.points.shape(0)) + " frames>";
         });
 
+    py::class_<CameraBatch>(m, "CameraBatch",
+                            "Poses and expressions of B frames (faceflt.fitting.Cameras makes one): checked and converted "
+                            "once, then read by fuse, lift_landmarks, project_offsets, Renderer.render_batch and "
+                            "texture_coordinates.")
+        .def(py::init<const FloatArray&, const FloatArray&, const FloatArray&, const FloatArray&, const IntArray&>(),
+             py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("image_sizes"),
+             "expression_coeffs (B, K), rotation (B, 3, 3), scale (B,), translation (B, 2), image_sizes (B, 2) (width, "
+             "height); a frame with a non-finite or degenerate camera is not ok.")
+        .def("__len__", &CameraBatch::size)
+        .def_property_readonly("ok", [](const CameraBatch& c) {
+            auto ok = new_array<bool>({c.size()});
+            for (py::ssize_t i = 0; i < c.size(); ++i) ok.mutable_at(i) = c.frames[static_cast<std::size_t>(i)].ok;
+            return ok;
+        }, "bool (B,): frames with a usable camera.")
+        .def("__repr__", [](const CameraBatch& c) {
+            py::ssize_t ok = 0;
+            for (const auto& f : c.frames) ok += f.ok ? 1 : 0;
+            return "<faceflt core CameraBatch: " + std::to_string(c.size()) + " frames, " + std::to_string(ok) + " with a camera, " +
+                   std::to_string(c.num_expression) + " expression coefficients>";
+        });
     py::class_<FitOptions>(m, "FitOptions", "How to fit (faceflt.fitting.FitOptions makes one of these).")
         .def(py::init<>())
         .def("__repr__", [](const FitOptions& o) {
@@ -181,20 +180,22 @@ void bind_fitting(py::module_& m) {
 
     m.def(
         "project_offsets",
-        [](const FloatArray& offsets, const FloatArray& rotation, const FloatArray& scale) {
-            const auto b = rotation.ndim() == 3 ? rotation.shape(0) : -1;
+        [](const FloatArray& offsets, const CameraBatch& cameras) {
             check_shape(offsets, {-1, 3}, "project_offsets", "offsets");
-            check_shape(rotation, {b, 3, 3}, "project_offsets", "rotation");
-            check_shape(scale, {b}, "project_offsets", "scale");
             const core::Vertices o = Eigen::Map<const core::Vertices>(offsets.data(), offsets.shape(0), 3);
+            const auto b = cameras.size();
             auto out = new_array<float>({b, offsets.shape(0), 2});
             for (py::ssize_t i = 0; i < b; ++i) {
-                Eigen::Map<core::Points2>(out.mutable_data(i), offsets.shape(0), 2) = fusion::project_offsets(o, camera_at(rotation, scale, i));
+                const auto& f = cameras.frames[static_cast<std::size_t>(i)];
+                auto row = Eigen::Map<core::Points2>(out.mutable_data(i), offsets.shape(0), 2);
+                if (f.ok) row = fusion::project_offsets(o, f.camera);
+                else row.setConstant(std::numeric_limits<float>::quiet_NaN());
             }
             return out;
         },
-        py::arg("offsets"), py::arg("rotation"), py::arg("scale"),
-        "The (B, K, 2) pixel displacements of (K, 3) offsets under B cameras.");
+        py::arg("offsets"), py::arg("cameras"),
+        "The (B, K, 2) pixel displacements of (K, 3) offsets under B cameras (a CameraBatch); NaN rows for frames "
+        "without a camera.");
 
     m.def(
         "rotations_from_yaw_pitch_roll",
@@ -228,11 +229,10 @@ void bind_fitting(py::module_& m) {
 
     m.def(
         "lift_landmarks",
-        [](const model::FaceModel& model, const FloatArray& shape, const FloatArray& expression_coeffs, const FloatArray& rotation,
-           const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes, const FloatArray& landmarks) {
+        [](const model::FaceModel& model, const FloatArray& shape, const CameraBatch& cameras, const FloatArray& landmarks) {
             const char* fn = "lift_landmarks";
             check_shape(shape, {model.shape.num_components()}, fn, "shape");
-            const auto frames = frames_from(model, expression_coeffs, rotation, scale, translation, image_sizes, fn);
+            const auto& frames = cameras.for_model(model, fn);
             const auto b = static_cast<py::ssize_t>(frames.size());
             check_shape(landmarks, {b, model.mapping.num_landmarks, 2}, fn, "landmarks");
             const Eigen::VectorXf s = Eigen::Map<const Eigen::VectorXf>(shape.data(), shape.shape(0));
@@ -251,20 +251,18 @@ void bind_fitting(py::module_& m) {
             }
             return LiftedArrays{out, expression};
         },
-        py::arg("model"), py::arg("shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
-        py::arg("translation"), py::arg("image_sizes"), py::arg("landmarks"),
+        py::arg("model"), py::arg("shape"), py::arg("cameras"), py::arg("landmarks"),
         "LiftedArrays (points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera "
         "at the fitted face's depth (NaN where missing), and the fitted expression's displacement of each landmark's "
         "vertex; faceflt.fitting.lift wraps them in a LiftedLandmarks.");
 
     m.def(
         "fuse",
-        [](const model::FaceModel& model, const FloatArray& reference_shape, const FloatArray& expression_coeffs,
-           const FloatArray& rotation, const FloatArray& scale, const FloatArray& translation, const IntArray& image_sizes,
+        [](const model::FaceModel& model, const FloatArray& reference_shape, const CameraBatch& cameras,
            const std::optional<FloatArray>& guides, bool keep_mesh, const std::optional<IntArray>& vertex_ids) {
             const char* fn = "fuse";
             check_shape(reference_shape, {model.shape.num_components()}, fn, "reference_shape");
-            const auto frames = frames_from(model, expression_coeffs, rotation, scale, translation, image_sizes, fn);
+            const auto& frames = cameras.for_model(model, fn);
             const auto b = static_cast<py::ssize_t>(frames.size());
             std::vector<core::Points2> guide_points;
             if (guides) {
@@ -300,9 +298,8 @@ void bind_fitting(py::module_& m) {
             }
             return d;
         },
-        py::arg("model"), py::arg("reference_shape"), py::arg("expression_coeffs"), py::arg("rotation"), py::arg("scale"),
-        py::arg("translation"), py::arg("image_sizes"), py::arg("guides") = py::none(), py::arg("keep_mesh") = false,
-        py::arg("vertex_ids") = py::none(),
+        py::arg("model"), py::arg("reference_shape"), py::arg("cameras"), py::arg("guides") = py::none(),
+        py::arg("keep_mesh") = false, py::arg("vertex_ids") = py::none(),
         "The reference shape with each frame's expression and camera: landmarks (B, K, 2) pixels, the vertex of each "
         "(B, K), and with keep_mesh the meshes (B, N, 3); the jaw follows the silhouette nearest to the guides.");
 }

@@ -1,5 +1,6 @@
 // Rendering: the two backends behind one class, and the reference texture coordinates.
 #include "arrays.hpp"
+#include "cameras.hpp"
 #include "faceflt/fitting/camera.hpp"
 #include "faceflt/model/face_model.hpp"
 #include "faceflt/render/renderer.hpp"
@@ -109,14 +110,11 @@ void bind_render(py::module_& m) {
             py::arg("image"))
         .def(
             "render_batch",
-            [](render::Renderer& r, const FloatArray& vertices, const FloatArray& rotation, const FloatArray& scale,
-               const FloatArray& translation, render::Background mode, const std::optional<UInt8Array>& images, bool return_depth) {
+            [](render::Renderer& r, const FloatArray& vertices, const CameraBatch& cameras, render::Background mode,
+               const std::optional<UInt8Array>& images, bool return_depth) {
                 const char* fn = "Renderer.render_batch";
-                const auto b = vertices.ndim() == 3 ? vertices.shape(0) : -1;
-                check_shape(vertices, {b, -1, 3}, fn, "vertices");
-                check_shape(rotation, {b, 3, 3}, fn, "rotation");
-                check_shape(scale, {b}, fn, "scale");
-                check_shape(translation, {b, 2}, fn, "translation");
+                const auto b = cameras.size();
+                check_shape(vertices, {b, -1, 3}, fn, "vertices", "; one mesh per camera");
                 if (mode == render::Background::Image) {
                     if (!images) throw py::value_error(std::string(fn) + "(): background images are needed");
                     check_shape(*images, {b, r.height(), r.width(), 3}, fn, "background");
@@ -130,7 +128,8 @@ void bind_render(py::module_& m) {
                 {
                     py::gil_scoped_release release;
                     for (py::ssize_t i = 0; i < b; ++i) {
-                        const fitting::Camera c = camera_at(rotation, scale, i, &translation, static_cast<float>(r.height()));
+                        fitting::Camera c = cameras.frames[static_cast<std::size_t>(i)].camera;
+                        c.image_height = static_cast<float>(r.height());
                         const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(i), n, 3);
                         std::uint8_t* frame = out + 4 * pixels * static_cast<std::size_t>(i);
                         r.render(to_screen(c, v), frame, depth_out ? depth_out + pixels * static_cast<std::size_t>(i) : nullptr);
@@ -142,8 +141,10 @@ void bind_render(py::module_& m) {
                 if (return_depth) result.depth = depth;
                 return result;
             },
-            py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("background"),
-            py::arg("images") = py::none(), py::arg("return_depth") = false);
+            py::arg("vertices"), py::arg("cameras"), py::arg("background"), py::arg("images") = py::none(),
+            py::arg("return_depth") = false,
+            "RenderArrays: (B, N, 3) meshes posed by a CameraBatch of B frames, rgba (B, H, W, 4) over the background, "
+            "and with return_depth the depth (B, H, W).");
 
     m.def("make_cpu_renderer", &render::make_cpu_renderer, py::arg("width"), py::arg("height"), py::arg("samples") = 1,
           "A CPU rasterizer of width x height pixels; samples: 1, 4, 9 or 16 (k x k supersampling).");
@@ -154,14 +155,12 @@ void bind_render(py::module_& m) {
 
     m.def(
         "texture_coordinates",
-        [](const model::FaceModel& model, const FloatArray& vertices, const FloatArray& rotation, const FloatArray& scale,
-           const FloatArray& translation, int width, int height) {
+        [](const model::FaceModel& model, const FloatArray& vertices, const CameraBatch& camera, int width, int height) {
             const char* fn = "texture_coordinates";
             check_shape(vertices, {model.num_vertices(), 3}, fn, "vertices");
-            check_shape(rotation, {1, 3, 3}, fn, "rotation");
-            check_shape(scale, {1}, fn, "scale");
-            check_shape(translation, {1, 2}, fn, "translation");
-            const fitting::Camera c = camera_at(rotation, scale, 0, &translation, static_cast<float>(height));
+            if (camera.size() != 1) throw py::value_error(std::string(fn) + "(): camera must hold one frame, got " + std::to_string(camera.size()));
+            fitting::Camera c = camera.frames[0].camera;
+            c.image_height = static_cast<float>(height);
             const core::Vertices v = Eigen::Map<const core::Vertices>(vertices.data(), model.num_vertices(), 3);
             const render::ScreenVertices s = to_screen(c, v);
             render::ReferenceTexture t;
@@ -175,8 +174,7 @@ void bind_render(py::module_& m) {
             std::copy(t.visible.begin(), t.visible.end(), visible.mutable_data());
             return TextureArrays{uv, visible};
         },
-        py::arg("model"), py::arg("vertices"), py::arg("rotation"), py::arg("scale"), py::arg("translation"), py::arg("width"),
-        py::arg("height"),
+        py::arg("model"), py::arg("vertices"), py::arg("camera"), py::arg("width"), py::arg("height"),
         "TextureArrays: the reference picture's own texture coordinates, each vertex's projection / (width, height), "
         "(N, 2), and whether the vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.");
 }

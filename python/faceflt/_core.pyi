@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['Background', 'FaceModel', 'FitArrays', 'FitOptions', 'FusedArrays', 'LiftedArrays', 'MorphableModel', 'RenderArrays', 'Renderer', 'TextureArrays', 'build_meshes', 'fit_batch', 'fit_identity', 'fuse', 'lift_landmarks', 'load_blendshapes', 'load_face_model', 'load_morphable_model', 'make_cpu_renderer', 'make_egl_renderer', 'project_offsets', 'rotations_from_yaw_pitch_roll', 'texture_coordinates']
+__all__: list[str] = ['Background', 'CameraBatch', 'FaceModel', 'FitArrays', 'FitOptions', 'FusedArrays', 'LiftedArrays', 'MorphableModel', 'RenderArrays', 'Renderer', 'TextureArrays', 'build_meshes', 'fit_batch', 'fit_identity', 'fuse', 'lift_landmarks', 'load_blendshapes', 'load_face_model', 'load_morphable_model', 'make_cpu_renderer', 'make_egl_renderer', 'project_offsets', 'rotations_from_yaw_pitch_roll', 'texture_coordinates']
 class FaceModel:
     """
     A loaded face model: shape, expressions, landmark mapping, contours, edges.
@@ -166,6 +166,23 @@ class LiftedArrays:
     @property
     def points(self) -> numpy.typing.NDArray[numpy.float32]:
         ...
+class CameraBatch:
+    """
+    Poses and expressions of B frames (faceflt.fitting.Cameras makes one): checked and converted once, then read by fuse, lift_landmarks, project_offsets, Renderer.render_batch and texture_coordinates.
+    """
+    def __init__(self, expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32]) -> None:
+        """
+        expression_coeffs (B, K), rotation (B, 3, 3), scale (B,), translation (B, 2), image_sizes (B, 2) (width, height); a frame with a non-finite or degenerate camera is not ok.
+        """
+    def __len__(self) -> int:
+        ...
+    def __repr__(self) -> str:
+        ...
+    @property
+    def ok(self) -> numpy.typing.NDArray[numpy.bool]:
+        """
+        bool (B,): frames with a usable camera.
+        """
 class FitOptions:
     """
     How to fit (faceflt.fitting.FitOptions makes one of these).
@@ -304,8 +321,10 @@ class Renderer:
         """
         An OpenGL error recorded but not raised (0: none).
         """
-    def render_batch(self, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], background: Background, images: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, return_depth: bool = False) -> RenderArrays:
-        ...
+    def render_batch(self, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], cameras: CameraBatch, background: Background, images: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8] | None = None, return_depth: bool = False) -> RenderArrays:
+        """
+        RenderArrays: (B, N, 3) meshes posed by a CameraBatch of B frames, rgba (B, H, W, 4) over the background, and with return_depth the depth (B, H, W).
+        """
     def set_mesh(self, triangles: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], uv: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], weight: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> None:
         ...
     def set_texture(self, image: typing.Annotated[numpy.typing.ArrayLike, numpy.uint8]) -> None:
@@ -334,11 +353,11 @@ def fit_identity(model: FaceModel, landmarks: typing.Annotated[numpy.typing.Arra
     """
     One identity fitted jointly over (N, K, 2) landmarks of N pictures of a person; per-picture camera and expression.
     """
-def fuse(model: FaceModel, reference_shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], guides: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, keep_mesh: bool = False, vertex_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None = None) -> FusedArrays:
+def fuse(model: FaceModel, reference_shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], cameras: CameraBatch, guides: typing.Annotated[numpy.typing.ArrayLike, numpy.float32] | None = None, keep_mesh: bool = False, vertex_ids: typing.Annotated[numpy.typing.ArrayLike, numpy.int32] | None = None) -> FusedArrays:
     """
     The reference shape with each frame's expression and camera: landmarks (B, K, 2) pixels, the vertex of each (B, K), and with keep_mesh the meshes (B, N, 3); the jaw follows the silhouette nearest to the guides.
     """
-def lift_landmarks(model: FaceModel, shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], expression_coeffs: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], image_sizes: typing.Annotated[numpy.typing.ArrayLike, numpy.int32], landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> LiftedArrays:
+def lift_landmarks(model: FaceModel, shape: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], cameras: CameraBatch, landmarks: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> LiftedArrays:
     """
     LiftedArrays (points, expression), each (B, K, 3) model units: each frame's (B, K, 2) landmarks lifted through its camera at the fitted face's depth (NaN where missing), and the fitted expression's displacement of each landmark's vertex; faceflt.fitting.lift wraps them in a LiftedLandmarks.
     """
@@ -362,15 +381,15 @@ def make_egl_renderer(width: typing.SupportsInt | typing.SupportsIndex, height: 
     """
     An OpenGL renderer through headless EGL (libEGL loaded now; a RenderBackendError names the failing call); device: an EGL device index, -1 for the first that works.
     """
-def project_offsets(offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
+def project_offsets(offsets: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], cameras: CameraBatch) -> numpy.typing.NDArray[numpy.float32]:
     """
-    The (B, K, 2) pixel displacements of (K, 3) offsets under B cameras.
+    The (B, K, 2) pixel displacements of (K, 3) offsets under B cameras (a CameraBatch); NaN rows for frames without a camera.
     """
 def rotations_from_yaw_pitch_roll(yaw_pitch_roll: typing.Annotated[numpy.typing.ArrayLike, numpy.float32]) -> numpy.typing.NDArray[numpy.float32]:
     """
     Rotations (B, 3, 3) from (B, 3) yaw, pitch, roll in degrees (eos's convention).
     """
-def texture_coordinates(model: FaceModel, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], rotation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], scale: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], translation: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], width: typing.SupportsInt | typing.SupportsIndex, height: typing.SupportsInt | typing.SupportsIndex) -> TextureArrays:
+def texture_coordinates(model: FaceModel, vertices: typing.Annotated[numpy.typing.ArrayLike, numpy.float32], camera: CameraBatch, width: typing.SupportsInt | typing.SupportsIndex, height: typing.SupportsInt | typing.SupportsIndex) -> TextureArrays:
     """
     TextureArrays: the reference picture's own texture coordinates, each vertex's projection / (width, height), (N, 2), and whether the vertex was seen there (in the picture and not hidden by the face itself), (N,) bool.
     """

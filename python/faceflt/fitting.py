@@ -91,6 +91,10 @@ class Cameras:
         """The cameras of some frames: ``rows`` is an index array, a slice or a boolean mask."""
         return type(self)(**{k: v[rows] for k, v in self.__dict__.items()})
 
+    def bound(self) -> "_core.CameraBatch":
+        """The same cameras as the core's bound class, which fusing, lifting and rendering take."""
+        return _core.CameraBatch(self.expression_coeffs, self.rotation, self.scale, self.translation, self.image_size)
+
 
 @dataclass(frozen=True)
 class FitResult:
@@ -318,9 +322,9 @@ def fuse(
     """
     ref = reference.shape_coeffs[0] if isinstance(reference, FitResult) else np.asarray(reference, np.float32)
     g = getattr(driving, "projected", None) if guides is None else _landmarks(guides, None, 0.0, "fuse")
+    cameras = driving.cameras if isinstance(driving, FitResult) else driving
     d = _core.fuse(
-        model, np.ascontiguousarray(ref, np.float32), driving.expression_coeffs, driving.rotation, driving.scale,
-        driving.translation, driving.image_size, guides=g, keep_mesh=return_mesh,
+        model, np.ascontiguousarray(ref, np.float32), cameras.bound(), guides=g, keep_mesh=return_mesh,
         vertex_ids=None if vertex_ids is None else np.ascontiguousarray(vertex_ids, np.int32),
     )
     return FusedResult(landmarks=d.landmarks, vertices=d.meshes, vertex_ids=d.vertex_ids)
@@ -350,7 +354,6 @@ def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult | Cameras, 
     it), and the head rotation is undone, so what the detector saw beyond the model stays.
     """
     lms = _landmarks(landmarks, None, 0.0, "lift")
-    lifted = _core.lift_landmarks(
-        model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)),
-        np.ascontiguousarray(fits.expression_coeffs, np.float32), fits.rotation, fits.scale, fits.translation, fits.image_size, lms)
+    cameras = fits.cameras if isinstance(fits, FitResult) else fits
+    lifted = _core.lift_landmarks(model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)), cameras.bound(), lms)
     return LiftedLandmarks(lifted.points, lifted.expression)

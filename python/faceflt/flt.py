@@ -143,7 +143,7 @@ def relative(model, reference: Reference, track: DrivingTrack, smoothing: float 
     """The ``relative`` mode (see the module docstring): (T, 68, 2) pixels, NaN where no fit."""
     change = identity_change(model, reference, driver_neutral(model, track))
     cams = track.cameras
-    moved = _core.project_offsets(change, np.nan_to_num(cams.rotation), np.nan_to_num(cams.scale))
+    moved = _core.project_offsets(change, cams.bound())
     base = _light_filter(track.landmarks, track.fps, smoothing)
     # where the detector gave nothing (interpolated frames, missing points), the driver's fitted face stands in
     holes = np.flatnonzero(cams.ok & ~np.isfinite(base).all((1, 2)))

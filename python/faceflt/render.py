@@ -54,7 +54,8 @@ def reference_texture(model: FaceModel, fit: FitResult, index: int = 0) -> tuple
     frame = slice(index, index + 1)
     vertices = _core.build_meshes(model, fit.shape_coeffs[frame], fit.expression_coeffs[frame])[0]
     width, height = (int(x) for x in fit.image_size[index])
-    t = _core.texture_coordinates(model, vertices, fit.rotation[frame], fit.scale[frame], fit.translation[frame], width, height)
+    cameras = fit.cameras if isinstance(fit, FitResult) else fit  # a fit, or cameras that carry shape_coeffs
+    t = _core.texture_coordinates(model, vertices, cameras.select(frame).bound(), width, height)
     return t.uv, t.visible
 
 
@@ -147,8 +148,8 @@ class Renderer:
             mode, images = _BACKGROUNDS[background], None
         else:
             mode, images = _core.Background.image, np.ascontiguousarray(background, dtype=np.uint8)
-        d = self._impl.render_batch(vertices, cameras.rotation[rows], cameras.scale[rows], cameras.translation[rows], mode,
-                                    images, return_depth)
+        posed = (cameras.cameras if isinstance(cameras, FitResult) else cameras).select(rows)
+        d = self._impl.render_batch(vertices, posed.bound(), mode, images, return_depth)
         return RenderResult(rgba=d.rgba, depth=d.depth)
 
     def check(self) -> None:
