@@ -266,6 +266,9 @@ class Summary:
     worst_pair: float
     """The lowest per-pair identity transfer."""
     pairs: int
+    turned_cases: int = 0
+    """How many (pair, side) cases the head-turn figure pools: both people turned that way in their frames. A
+    figure over a handful of cases is a small sample, and the report says how many."""
 
 
 def summarise(scores: list[PairScores], method: str) -> Summary:
@@ -277,7 +280,8 @@ def summarise(scores: list[PairScores], method: str) -> Summary:
     turned = pooled([o for o, _ in sides], [d for _, d in sides]) if sides else float("nan")
     mean = lambda values: float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
     return Summary(method, transfer, turned, mean([s.fidelity for s in mine]), mean([s.amplitude for s in mine]),
-                   mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine))
+                   mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine),
+                   len(sides))
 
 
 

@@ -122,12 +122,12 @@ def write_report(result: ProtocolResult, out: Path) -> str:
     intro = (f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
              f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
              "frames (pooled over pairs; see faceflt.evaluation.transfer).")
-    header = ("| method | identity transfer (pooled) | under head turns | expression fidelity | amplitude | jitter | worst pair "
+    header = ("| method | identity transfer (pooled) | under head turns (cases) | expression fidelity | amplitude | jitter | worst pair "
               "| self-transfer error |")
     lines = ["# FLT identity-transfer protocol", "", intro, "", header, "|---|---|---|---|---|---|---|---|"]
     for s in result.summaries:
         selfs = list(result.self_transfer.get(s.method, {}).values())
-        lines.append(f"| {s.method} | {_f(s.transfer)} | {_f(s.transfer_turned)} | {_f(s.fidelity)} | {_f(s.amplitude)} | "
+        lines.append(f"| {s.method} | {_f(s.transfer)} | {_f(s.transfer_turned)} ({s.turned_cases}) | {_f(s.fidelity)} | {_f(s.amplitude)} | "
                      f"{_f(s.jitter)} | {_f(s.worst_pair)} | {_f(float(np.mean(selfs)) if selfs else math.nan)} |")
     lines += ["", "Per pair (identity transfer, frontal frames):", ""]
     methods = [s.method for s in result.summaries]
