@@ -190,4 +190,4 @@ def faceflt_register_detectors() -> list[DetectorSpec]:
     return [DetectorSpec(name="dwpose", scheme="ibug68", options=DwposeOptions, factory=DwposeDetector, whole_body=True,
                          requires=("onnxruntime",), install='pip install "faceflt[dwpose]" && faceflt model download dwpose',
                          description="DWPose whole body (133 points: OpenPose-18 body, 68 face, hands) with onnxruntime; "
-                                     "your own yolox_l.onnx and dw-ll_ucoco_384.onnx")]
+                                     "weights from `faceflt model download dwpose`, or your own files as options")]
