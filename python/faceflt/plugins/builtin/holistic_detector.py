@@ -12,6 +12,10 @@ The points are mapped to the layouts the pose-guided models read:
 - hands: 21 points each, the person's left then right (DWPose's order), score 1 where the hand was found
   (MediaPipe gives a hand as a whole, not per point).
 Joints BlazePose places outside the picture or sees with visibility below ``min_visibility`` are missing.
+
+Holistic finds the face through the body; where it finds none (a close-up with no shoulders, a face at the
+frame's edge), the face mesh alone looks at the whole picture (MediaPipe's face detector, then the mesh), so a
+face is not lost for want of a body.
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ class HolisticDetector:
         self._continues = False  # whether graph 0 saw the previous call's last frame
         self._pool = None
         self._meshes = None
+        self._finder = None
 
     def _solution(self, video: bool):
         o = self._options
@@ -110,6 +115,7 @@ class HolisticDetector:
                     for i in np.flatnonzero(~boxed):
                         results[i] = (images[i].shape[:2], still.process(images[i]))
                     found = self._convert(results)
+                    self._faces_alone(found, images, np.flatnonzero(~boxed))
                     for i in np.flatnonzero(~boxed):
                         if found.num_faces[i]:
                             found.num_faces[i] = max(1, len(counter.process(images[i]).detections or ()))
@@ -122,9 +128,29 @@ class HolisticDetector:
                 self._face_in_box(found, i, images[i], np.asarray(boxes[i], np.float64))
         return found
 
-    def _face_in_box(self, found: Detections, i: int, image: np.ndarray, box: np.ndarray) -> None:
+    def _mesh_solution(self):
         if self._meshes is None:
             self._meshes = self._mesh.FaceMesh(static_image_mode=True, max_num_faces=1, min_detection_confidence=0.5)
+        return self._meshes
+
+    def _faces_alone(self, found: Detections, images: Sequence[np.ndarray], rows: np.ndarray) -> Detections:
+        """Where Holistic found no face (no body to find it through): MediaPipe's full-range face detector on the
+        whole picture, then the face mesh in the largest face's surroundings."""
+        for i in rows:
+            if found.found[i]:
+                continue
+            if self._finder is None:
+                self._finder = self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+            faces = self._finder.process(images[i]).detections
+            if not faces:
+                continue
+            h, w = images[i].shape[:2]
+            boxes = [f.location_data.relative_bounding_box for f in faces]
+            b = max(boxes, key=lambda b: b.width * b.height)
+            self._face_in_box(found, i, images[i], np.array([b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h]))
+        return found
+
+    def _face_in_box(self, found: Detections, i: int, image: np.ndarray, box: np.ndarray) -> None:
         centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()  # twice the box, square
         h, w = image.shape[:2]
         lo = np.clip(np.floor(centre - half), 0, [w, h]).astype(int)
@@ -132,7 +158,7 @@ class HolisticDetector:
         if (hi - lo).min() < 16:
             return
         crop = np.ascontiguousarray(image[lo[1]:hi[1], lo[0]:hi[0]])
-        faces = self._meshes.process(crop).multi_face_landmarks
+        faces = self._mesh_solution().process(crop).multi_face_landmarks
         if not faces:
             return
         size = np.array([crop.shape[1], crop.shape[0]], np.float32)
@@ -154,7 +180,8 @@ class HolisticDetector:
                 if first or not self._continues:
                     self._streams[0].reset()
                 self._continues = True
-                return self._convert(self._follow(0, frames))
+                found = self._convert(self._follow(0, frames))
+                return self._faces_alone(found, frames, np.arange(len(frames)))
             from concurrent.futures import ThreadPoolExecutor
 
             if self._pool is None:  # MediaPipe's graph waits without the GIL: threads run the parts side by side
@@ -164,7 +191,8 @@ class HolisticDetector:
             bounds = np.linspace(0, len(frames), parts + 1).round().astype(int)
             jobs = [self._pool.submit(self._follow, k, frames[bounds[k]:bounds[k + 1]]) for k in range(parts)]
             self._continues = False  # graph 0 did not see the last frame
-            return self._convert([r for job in jobs for r in job.result()])
+            found = self._convert([r for job in jobs for r in job.result()])
+            return self._faces_alone(found, frames, np.arange(len(frames)))
 
     MIN_PART = 16
     """Frames a part needs to be worth a fresh detection and a graph restart (about 0.1 s)."""
