@@ -1,10 +1,12 @@
 """Whole-body keypoints out of the box: MediaPipe Holistic (BlazePose body, hands, face mesh) on the CPU.
 
-MediaPipe 0.10.14 is the last release whose wheel carries the pose, hand and face landmark models of its
-"legacy solutions" (later ones download them at run time), so it is pinned in faceflt's default install
-(Python <= 3.12, the versions it has wheels for). Its Holistic graph follows one person through a video:
+MediaPipe 0.10.14 is the newest release whose wheel carries the pose, hand and face landmark models of its
+"legacy solutions" and accepts NumPy 2 (0.10.15 to 0.10.21 require numpy < 2; 0.10.30 and later ship neither the
+solutions nor their models), so it is pinned in faceflt's default install (Python <= 3.12, the versions it has
+wheels for). Its Holistic graph follows one person through a video:
 the body is detected once, then each frame's regions (body, both hands, face) come from the previous
-frame's landmarks, which is what makes it fast (35-45 frames/s on 512 px video on 2 cores).
+frame's landmarks, which is what makes it fast (detection alone on 480-512 px video on 2 cores: about 36 frames/s
+with one graph, 47-51 with two following the halves of each chunk at once).
 
 The points are mapped to the layouts the pose-guided models read:
 - face: the 468-point mesh -> 68 iBUG points through ``MEDIAPIPE_TO_IBUG68`` (the jaw is approximate);
