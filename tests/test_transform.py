@@ -11,6 +11,7 @@ import pytest
 
 import faceflt
 from faceflt.cli import main
+from faceflt.io import open_frames
 from faceflt.smoothing import one_euro, smooth
 
 from conftest import IMAGES, SHARED, require
@@ -107,7 +108,7 @@ def test_gaps_are_interpolated_or_flagged(tmp_path, reference, driving, model_di
     assert not result.valid[14:26].any() and np.isnan(result.landmarks[14:26]).all()
     assert result.valid[:5].all() and result.valid[26:].all()
     doc = json.loads((tmp_path / "out" / "openpose" / f"{20:012d}_keypoints.json").read_text())
-    assert not any(doc["people"][0]["face_keypoints_2d"])  # no face there: zeros, as OpenPose writes missing points
+    assert doc["people"] == []  # nothing of the person seen there: nobody listed, as OpenPose writes it
     assert doc["faceflt"] == {"face": "missing"}
     doc = json.loads((tmp_path / "out" / "openpose" / f"{6:012d}_keypoints.json").read_text())
     assert doc["faceflt"] == {"face": "interpolated"} and any(doc["people"][0]["face_keypoints_2d"])
@@ -278,6 +279,12 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
     (["--max-gap", "-3"], "--max-gap must be a whole number >= 0, got -3"),
     (["--max-frames", "-5"], "--max-frames must be a whole number >= 1, got -5"),
     (["--detector-option", "workers=0"], "workers must be a whole number from 1 to 16, got 0"),
+    (["--detector-option", "workers"], "--detector-option expects KEY=VALUE, got 'workers'"),
+    (["--reference-detector-option", "foo"], "--reference-detector-option expects KEY=VALUE, got 'foo'"),
+    (["--reference-detector-option", "x=1"], "'holistic' has no option x"),  # the default reference detector's options
+    (["--fps", "1e308"], "--fps must be a finite number from 0.001 to 1000, got 1e+308"),
+    (["--draw-resolution", "-5"], "--draw-resolution must be a whole number from 0 to 8192, got -5"),
+    (["--format", "dwpose,dwpose"], "--format lists dwpose more than once"),
 ])
 def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving, model_dir, extra, match):
     """Each is one line, no traceback, and comes before the reference or a frame is read."""
@@ -416,3 +423,39 @@ def test_debug_video_fps_for_frames_and_single_image_summary(tmp_path, reference
     single = faceflt.transform(reference, folder / "000.png", tmp_path / "s", model_dir=str(model_dir), formats=("npz",),
                                progress=False)
     assert "1 driving frames (512x512):" in single.summary
+
+
+def test_a_folder_of_mixed_sizes_is_brought_to_the_first_frames_size(tmp_path, reference, model_dir):
+    """Frames of another size than the first are resized to it, so every frame's points mean the same pixels, and
+    the summary says so."""
+    import cv2
+
+    import faceflt
+
+    video = require(VIDEOS / "tpsmm_driving.mp4", "tpsmm_driving.mp4")
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in open_frames(video):
+        if i >= 12:
+            break
+        big = cv2.resize(frame, (2 * frame.shape[1], 2 * frame.shape[0])) if i % 2 else frame
+        cv2.imwrite(str(folder / f"{i:03d}.png"), big[..., ::-1])
+    result = faceflt.transform(reference, folder, tmp_path / "out", model_dir=model_dir, progress=False)
+    assert "6 frames of another size than the first were resized to 410x412" in result.summary
+    centre = np.nanmean(result.driving_landmarks, axis=1)
+    assert np.nanmax(np.linalg.norm(np.diff(centre, axis=0), axis=-1)) < 20  # no jump between the two sizes
+
+
+def test_a_tiny_reference_face_is_refused(tmp_path, capsys, driving, model_dir):
+    import cv2
+
+    picture = cv2.imread(str(require(IMAGES / "hallo_6.jpg", "hallo_6.jpg")))
+    tiny = tmp_path / "tiny.png"
+    cv2.imwrite(str(tiny), cv2.resize(picture, (24, 24), interpolation=cv2.INTER_AREA))
+    out = tmp_path / "out"
+    code = main(["transform", "--reference", str(tiny), "--driving", str(driving), "--out", str(out), "--model-dir",
+                 str(model_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "the face in the reference picture is too small (8 px between" in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -7,7 +7,6 @@
 #include "faceflt/fitting/fit.hpp"
 #include "faceflt/model/face_model.hpp"
 
-#include <array>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -15,8 +14,7 @@
 namespace faceflt::bindings {
 
 struct CameraBatch {
-    std::vector<fitting::FrameFit> frames;  // expression_coeffs, camera (image_height set) and ok of each frame
-    std::vector<std::array<int, 2>> sizes;  // (width, height) of each frame's image
+    std::vector<fitting::FrameFit> frames;  // expression_coeffs, camera (image_height from its image size) and ok of each frame
     py::ssize_t num_expression = 0;
 
     // expression_coeffs (B, K), rotation (B, 3, 3), scale (B,), translation (B, 2), image_sizes (B, 2) (width,
@@ -32,10 +30,8 @@ struct CameraBatch {
         check_shape(image_sizes, {b, 2}, fn, "image_sizes", "; one (width, height) per frame");
         num_expression = expression_coeffs.shape(1);
         frames.resize(static_cast<std::size_t>(b));
-        sizes.resize(static_cast<std::size_t>(b));
         for (py::ssize_t i = 0; i < b; ++i) {
             auto& f = frames[static_cast<std::size_t>(i)];
-            sizes[static_cast<std::size_t>(i)] = {image_sizes.at(i, 0), image_sizes.at(i, 1)};
             f.expression_coeffs = Eigen::Map<const Eigen::VectorXf>(expression_coeffs.data(i), num_expression);
             f.camera = camera_at(rotation, scale, i, &translation, static_cast<float>(image_sizes.at(i, 1)));
             f.ok = f.expression_coeffs.allFinite() && f.camera.rotation.allFinite() && std::isfinite(f.camera.scale) &&

@@ -178,12 +178,12 @@ def _plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector_options(pairs: list[str]) -> dict:
+def _detector_options(pairs: list[str], flag: str = "--detector-option") -> dict:
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"--detector-option expects KEY=VALUE, got {pair!r}")
+        if not sep or not key:
+            raise InputError(f"{flag} expects KEY=VALUE, got {pair!r}")
         for convert in (int, float):
             try:
                 value = convert(value)
@@ -246,7 +246,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
     p.add_argument("--retarget-body", action="store_true",
                     help="give the driving body the reference's limb proportions (as MusePose/UniAnimate align poses) and "
-                    "move the FLT face and hands with it; needs a whole-body detector (dwpose)")
+                    "move the FLT face and hands with it; needs a whole-body detector (holistic, the default, or dwpose)")
 
 
 def _job_options(args: argparse.Namespace, **extra):
@@ -254,7 +254,7 @@ def _job_options(args: argparse.Namespace, **extra):
 
     return TransformOptions(
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
-        reference_detector_options=_detector_options(args.reference_detector_option),
+        reference_detector_options=_detector_options(args.reference_detector_option, "--reference-detector-option"),
         reference_detector=args.reference_detector, formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
         model_dir=args.model_dir, max_frames=args.max_frames, fps=args.fps, draw_resolution=args.draw_resolution,
         smoothing=0.0 if args.no_smoothing else args.smoothing,

@@ -120,7 +120,7 @@ class FLTTransform:
         from .errors import InputError
         from .flt import Reference, flt_landmarks
         from .model import load_model
-        from .plugins import available_detectors, make_detector
+        from .plugins import available_detectors, close_detector, make_detector
 
         mode = Mode.parse(mode)
         if pose_keypoint is None and driving_frames is None:
@@ -132,21 +132,24 @@ class FLTTransform:
         name = detector if pose_keypoint is None else "dlib"  # DWPose's 68 face points follow dlib's layout
         spec = available_detectors()[name]
         detector = make_detector(name)
-        ref_images = list(images_to_numpy(reference))
-        found = detector.detect(ref_images)
-        if not found.found.all():
-            raise InputError("no face found in the reference image; use a picture where the face is clearly visible")
-        sizes = np.array([(im.shape[1], im.shape[0]) for im in ref_images], np.int32)
-        model = load_model()
-        ref = Reference(found.landmarks.astype(np.float32), fit_reference(model, found.landmarks, sizes, found.confidences, 3.0),
-                        tuple(ref_images))
-        frames = (_frames_from_pose_keypoint(pose_keypoint) if pose_keypoint is not None
-                  else _frames_from_images(images_to_numpy(driving_frames), detector, spec))
-        size = frames[0].image_size
-        landmarks = np.stack([f.face for f in frames]).astype(np.float32)
-        confidences = np.stack([f.face_scores for f in frames]).astype(np.float32)
-        track = fit_driving(model, landmarks, confidences, size, fps, smoothing=smoothing)
-        faces = flt_landmarks(model, mode, ref, track, smoothing=smoothing, detector=detector)
+        try:
+            ref_images = list(images_to_numpy(reference))
+            found = detector.detect(ref_images)
+            if not found.found.all():
+                raise InputError("no face found in the reference image; use a picture where the face is clearly visible")
+            sizes = np.array([(im.shape[1], im.shape[0]) for im in ref_images], np.int32)
+            model = load_model()
+            ref = Reference(found.landmarks.astype(np.float32), fit_reference(model, found.landmarks, sizes, found.confidences, 3.0),
+                            tuple(ref_images))
+            frames = (_frames_from_pose_keypoint(pose_keypoint) if pose_keypoint is not None
+                      else _frames_from_images(images_to_numpy(driving_frames), detector, spec))
+            size = frames[0].image_size
+            landmarks = np.stack([f.face for f in frames]).astype(np.float32)
+            confidences = np.stack([f.face_scores for f in frames]).astype(np.float32)
+            track = fit_driving(model, landmarks, confidences, size, fps, smoothing=smoothing)
+            faces = flt_landmarks(model, mode, ref, track, smoothing=smoothing, detector=detector)
+        finally:
+            close_detector(detector)
         frames = [_with_face(f, faces[i]) for i, f in enumerate(frames)]
         if retarget_body:
             frames = _retarget(frames, _frames_from_pose_keypoint(reference_pose_keypoint)[0])

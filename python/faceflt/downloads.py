@@ -18,9 +18,9 @@ Where the sums come from:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import re
-import shutil
 import sys
 import tempfile
 import urllib.error
@@ -54,9 +54,26 @@ def dwpose_dir() -> Path:
 
 
 def as_base_url(url: str) -> str:
-    """A URL ending in '/': a plain folder becomes a file:// URL."""
+    """A URL ending in '/': a plain folder becomes a file:// URL. Raises DownloadError for an empty one, a folder
+    that does not exist, or a scheme urllib would not fetch from (http, https and file are)."""
+    if not url.strip():
+        raise DownloadError("--url is empty; give the base URL of the files or a folder holding them")
     if "://" not in url:
-        url = Path(url).expanduser().resolve().as_uri()
+        folder = Path(url).expanduser().resolve()
+        if not folder.is_dir():
+            raise DownloadError(f"--url {url}: no such folder")
+        url = folder.as_uri()
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in ("http", "https", "file"):
+        raise DownloadError(f"--url {url}: {scheme}:// is not supported; give an http(s):// or file:// URL, or a folder")
+    try:
+        urllib.parse.urlsplit(url)
+    except ValueError as e:
+        raise DownloadError(f"--url {url}: not a valid URL ({e})") from None
+    if scheme == "file":
+        folder = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+        if not folder.is_dir():
+            raise DownloadError(f"--url {url}: no such folder")
     return url if url.endswith("/") else url + "/"
 
 
@@ -74,7 +91,8 @@ def read_sums(text: str) -> dict[str, str]:
     for line in text.splitlines():
         parts = line.strip().split(maxsplit=1)
         if len(parts) == 2 and _HEX64.fullmatch(parts[0].lower()):
-            sums[parts[1].lstrip("*").strip()] = parts[0].lower()
+            name = parts[1].lstrip("*").strip()
+            sums[name[2:] if name.startswith("./") else name] = parts[0].lower()
     return sums
 
 
@@ -135,61 +153,100 @@ def published_sums(base_url: str, names: tuple[str, ...], hint: str = "") -> dic
     return {n: sums[n] for n in names}
 
 
-def fetch(url: str, final: Path, sha256: str, progress: Progress | None = default_progress, hint: str = "") -> None:
-    """Downloads url to final (whose folder exists) if its sha256 matches; else raises DownloadError, leaving nothing."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", dir=final.parent)
-    tmp = Path(tmp_name)
+def _network_error(url: str, error: BaseException, hint: str) -> DownloadError:
+    """One message per kind of failure to read from the source."""
+    if isinstance(error, urllib.error.HTTPError):
+        return DownloadError(f"{url}: HTTP {error.code} {error.reason}; check --url")
+    return _offline(url, getattr(error, "reason", None) or error, hint)
+
+
+def fetch(url: str, into: Path, sha256: str, progress: Progress | None = default_progress, hint: str = "",
+          name: str = "") -> None:
+    """Downloads url into the file ``into`` and checks its sha256; raises DownloadError (a network failure, a file
+    that cannot be written, or a different file). ``name``: the file's name for the progress line."""
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-            total = response.headers.get("Content-Length")
-            total_bytes, done = (int(total) if total else None), 0
-            while block := response.read(1 << 16):
-                out.write(block)
+        response = urllib.request.urlopen(url, timeout=60)
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+        raise _network_error(url, e, hint) from None
+    with response:
+        total = response.headers.get("Content-Length")
+        total_bytes, done = (int(total) if total and total.isdigit() else None), 0
+        try:
+            out = open(into, "wb")
+        except OSError as e:
+            raise DownloadError(f"could not write {into.parent} ({e.strerror}); choose another --dest") from None
+        with out:
+            while True:
+                try:
+                    block = response.read(1 << 16)
+                except (OSError, http.client.HTTPException) as e:  # a reset, a timeout, a short read
+                    raise _network_error(url, e, hint) from None
+                if not block:
+                    break
+                try:
+                    out.write(block)
+                except OSError as e:
+                    raise DownloadError(f"could not write {into.parent} ({e.strerror}); choose another --dest") from None
                 done += len(block)
                 if progress:
-                    progress(final.name, done, total_bytes)
-        if progress and sys.stderr.isatty():
-            sys.stderr.write("\n")
-        digest = sha256_of(tmp)
-        if digest != sha256:
-            raise DownloadError(f"{url}: sha256 {digest} does not match the expected {sha256}; the source holds a different "
-                                "or corrupted file. Nothing was installed for it.")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache's files are for every user of it
-        shutil.move(tmp, final)
-    except urllib.error.URLError as e:
-        raise _offline(url, getattr(e, "reason", e), hint) from None
-    except OSError as e:
-        raise DownloadError(f"could not write {final} ({e.strerror}); choose another --dest") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+                    progress(name or into.name, done, total_bytes)
+    if total_bytes is not None and done < total_bytes:
+        raise _offline(url, f"the connection closed after {done} of {total_bytes} bytes", hint)
+    if progress and sys.stderr.isatty():
+        sys.stderr.write("\n")
+    digest = sha256_of(into)
+    if digest != sha256:
+        raise DownloadError(f"{url}: sha256 {digest} does not match the expected {sha256}; the source holds a different "
+                            "or corrupted file. Nothing was installed.")
 
 
 def download_files(target: Path, base_url: str, sums: Mapping[str, str] | Callable[[], Mapping[str, str]], force: bool = False,
-                   progress: Progress | None = default_progress, hint: str = "") -> Path:
-    """Fetches each file named in ``sums`` (name -> sha256, or a callable giving them: called only when a file must
-    be fetched) into ``target``, keeping those already there with the right sum (the given ones, or those recorded
-    in the target's SHA256SUMS by an earlier download). Records published sums in the target's SHA256SUMS."""
-    base_url = as_base_url(base_url)
+                   progress: Progress | None = default_progress, hint: str = "", names: tuple[str, ...] = ()) -> Path:
+    """Fetches each file named in ``sums`` (name -> sha256), or each of ``names`` with ``sums`` a callable giving
+    their sums (called only when a file must be fetched), into ``target``, keeping those already there with the right
+    sum (the given ones, or those recorded in the target's SHA256SUMS by an earlier download). Records published sums
+    in the target's SHA256SUMS. ``base_url`` is checked only when something must be fetched.
+
+    All or nothing: every file is fetched under a temporary name and checked first, and only then are they all
+    moved into place; a failure leaves the target as it was (and no folder this call created)."""
     created = not target.exists()
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise DownloadError(f"could not create {target} ({e.strerror}); choose another --dest") from None
+        raise DownloadError(f"could not create {target} ({e.strerror or e}); choose another --dest") from None
+    pending: list[tuple[Path, Path]] = []  # (temporary, final)
     try:
         recorded = read_sums((target / SUMS).read_text()) if (target / SUMS).is_file() else {}
         known = dict(sums) if isinstance(sums, Mapping) else recorded
-        names = list(sums) if isinstance(sums, Mapping) else list(recorded)
-        kept = bool(names) and not force and all((target / n).is_file() and sha256_of(target / n) == known.get(n) for n in names)
+        names = tuple(sums) if isinstance(sums, Mapping) else tuple(names)
+        kept = not force and all((target / n).is_file() and sha256_of(target / n) == known.get(n) for n in names)
         if not kept:
-            expected = dict(sums) if isinstance(sums, Mapping) else dict(sums())
+            base_url = as_base_url(base_url)
+            published = sums if isinstance(sums, Mapping) else sums()
+            expected = {n: published[n] for n in names}
             for name, digest in expected.items():
                 if force or not (target / name).is_file() or sha256_of(target / name) != digest:
-                    fetch(base_url + name, target / name, digest, progress, hint)
+                    try:
+                        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=target)
+                    except OSError as e:
+                        raise DownloadError(f"could not write {target} ({e.strerror}); choose another --dest") from None
+                    os.close(fd)
+                    pending.append((Path(tmp), target / name))
+                    fetch(base_url + name, Path(tmp), digest, progress, hint, name)
+            try:
+                for tmp, final in pending:
+                    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache's files are for every user of it
+                    os.replace(tmp, final)
+                pending = []
+            except OSError as e:
+                raise DownloadError(f"could not write {target} ({e.strerror}); choose another --dest") from None
             known = expected
         if not isinstance(sums, Mapping):  # published sums: kept to check the files offline next time
-            (target / SUMS).write_text("".join(f"{d}  {n}\n" for n, d in known.items()))
+            (target / SUMS).write_text("".join(f"{d}  {n}\n" for n, d in {**recorded, **known}.items()))
             os.chmod(target / SUMS, 0o644)
     except BaseException:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
         if created and target.is_dir() and not any(target.iterdir()):  # nothing installed: no empty folder left
             target.rmdir()
         raise
@@ -200,7 +257,7 @@ def download_dwpose(dest: str | os.PathLike[str] | None = None, base_url: str = 
                     progress: Progress | None = default_progress) -> Path:
     """DWPose's yolox_l.onnx and dw-ll_ucoco_384.onnx into ``dest`` (default: :func:`dwpose_dir`, where
     ``--detector dwpose`` finds them), each checked against the sha256 its source publishes (see the module)."""
-    base = as_base_url(base_url)
     hint = ", or pass the detector your own files: --detector-option detector_model=... pose_model=..."
-    return download_files(Path(dest) if dest is not None else dwpose_dir(), base,
-                          lambda: published_sums(base, DWPOSE_FILES, hint), force, progress, hint)
+    return download_files(Path(dest) if dest is not None else dwpose_dir(), base_url,
+                          lambda: published_sums(as_base_url(base_url), DWPOSE_FILES, hint), force, progress, hint,
+                          names=DWPOSE_FILES)

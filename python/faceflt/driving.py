@@ -50,12 +50,18 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
     tracking the face between full detections: the landmarks (and whole-body keypoints, where the detector gives
     them) of every frame, (T, ...) arrays with NaN where nothing was found; a skipped index (a frame that could
     not be decoded) is a row without a face. ``spec``: the detector's spec, which says how frames may be given to
-    it (crops around the previous face, whole frames, or its own tracking); None: a face detector that takes crops.
+    it (crops around the previous face, whole frames, or its own tracking); None: a face detector that takes crops,
+    or one that tracks if it has a ``track`` method.
     ``total``: the frame count, for the progress bar."""
     from .progress import Progress
     from .tracking import Tracker
 
-    tracker = Tracker(detector, redetect_interval, crops=spec is None or spec.crops, tracks=spec is not None and spec.tracks)
+    if spec is None:  # a detector given alone: one that tracks says so with its track() method
+        tracks = callable(getattr(detector, "track", None))
+        crops = not tracks
+    else:
+        crops, tracks = spec.crops, spec.tracks
+    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks)
     shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
               "hand_scores": (2, 21)}
     missing = {k: np.full(shape, 0.0 if k.endswith(("confidences", "scores")) else np.nan, np.float32) for k, shape in shapes.items()}

@@ -16,7 +16,7 @@ from . import _core
 from .errors import FitError
 from .model import FaceModel
 
-__all__ = ["Cameras", "FitOptions", "FitResult", "FusedResult", "LiftedLandmarks", "fit", "fit_identity", "fuse", "lift"]
+__all__ = ["Cameras", "FitOptions", "FitResult", "FusedResult", "LiftedLandmarks", "as_cameras", "fit", "fit_identity", "fuse", "lift"]
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,11 @@ def fit_identity(
     return FitResult._from_core(d, vertices)
 
 
+def as_cameras(poses: "FitResult | Cameras") -> Cameras:
+    """The cameras of fits, or the cameras themselves."""
+    return poses.cameras if isinstance(poses, FitResult) else poses
+
+
 def fuse(
     model: FaceModel,
     reference: FitResult | np.ndarray,
@@ -322,9 +327,8 @@ def fuse(
     """
     ref = reference.shape_coeffs[0] if isinstance(reference, FitResult) else np.asarray(reference, np.float32)
     g = getattr(driving, "projected", None) if guides is None else _landmarks(guides, None, 0.0, "fuse")
-    cameras = driving.cameras if isinstance(driving, FitResult) else driving
     d = _core.fuse(
-        model, np.ascontiguousarray(ref, np.float32), cameras.bound(), guides=g, keep_mesh=return_mesh,
+        model, np.ascontiguousarray(ref, np.float32), as_cameras(driving).bound(), guides=g, keep_mesh=return_mesh,
         vertex_ids=None if vertex_ids is None else np.ascontiguousarray(vertex_ids, np.int32),
     )
     return FusedResult(landmarks=d.landmarks, vertices=d.meshes, vertex_ids=d.vertex_ids)
@@ -354,6 +358,6 @@ def lift(model: FaceModel, shape_coeffs: np.ndarray, fits: FitResult | Cameras, 
     it), and the head rotation is undone, so what the detector saw beyond the model stays.
     """
     lms = _landmarks(landmarks, None, 0.0, "lift")
-    cameras = fits.cameras if isinstance(fits, FitResult) else fits
-    lifted = _core.lift_landmarks(model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)), cameras.bound(), lms)
+    lifted = _core.lift_landmarks(model, np.ascontiguousarray(np.asarray(shape_coeffs, np.float32).reshape(-1)),
+                                  as_cameras(fits).bound(), lms)
     return LiftedLandmarks(lifted.points, lifted.expression)

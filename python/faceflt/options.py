@@ -54,7 +54,7 @@ class TransformOptions:
     """Shape prior weight of the reference and driver identity fits (eos's default is 30)."""
     retarget_body: bool = False
     """Give the driving body the reference's limb proportions and move the FLT face and hands with it
-    (needs a whole-body detector: dwpose, or keypoints files with bodies)."""
+    (needs a whole-body detector: holistic, the default, dwpose, or keypoints files with bodies)."""
     debug_video: bool = False
     """Also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render."""
     overwrite: bool = False
@@ -71,21 +71,30 @@ class TransformOptions:
         if self.max_frames is not None:
             _check_whole("max_frames", self.max_frames, minimum=1)
         if self.fps is not None:
-            _check_number("fps", self.fps, minimum=1e-3)
+            _check_number("fps", self.fps, minimum=1e-3, maximum=1000.0)
+        if self.draw_resolution is not None:
+            _check_whole("draw_resolution", self.draw_resolution, minimum=0, maximum=8192)
         if isinstance(self.formats, str):
             object.__setattr__(self, "formats", tuple(f.strip() for f in self.formats.split(",") if f.strip()))
+        twice = sorted({f for f in self.formats if self.formats.count(f) > 1})
+        if twice:
+            raise ValueError(f"--format lists {', '.join(twice)} more than once")
 
 
-def _check_number(name: str, value: Any, minimum: float) -> None:
+def _check_number(name: str, value: Any, minimum: float, maximum: float | None = None) -> None:
     flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < minimum:
-        raise ValueError(f"{flag} must be a finite number >= {minimum:g}, got {value!r}")
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value < minimum
+    if bad or (maximum is not None and value > maximum):
+        limit = f"from {minimum:g} to {maximum:g}" if maximum is not None else f">= {minimum:g}"
+        raise ValueError(f"{flag} must be a finite number {limit}, got {value!r}")
 
 
-def _check_whole(name: str, value: Any, minimum: int) -> None:
+def _check_whole(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
     flag = "--" + name.replace("_", "-")
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{flag} must be a whole number >= {minimum}, got {value!r}")
+    bad = isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum
+    if bad or (maximum is not None and value > maximum):
+        limit = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{flag} must be a whole number {limit}, got {value!r}")
 
 
 @dataclass(frozen=True)

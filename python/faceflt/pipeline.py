@@ -27,9 +27,20 @@ from .io import open_frames, read_image
 from .model import load_model
 from .options import TransformOptions, TransformResult
 from .outputs import check_output, debug_video, output_folder, write_formats
-from .plugins import Detections, OutputContext, available_detectors, available_writers, get_plugin_manager, make_detector
+from .plugins import (
+    Detections,
+    OutputContext,
+    available_detectors,
+    available_writers,
+    close_detector,
+    get_plugin_manager,
+    make_detector,
+)
 
 __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform"]
+
+MIN_REFERENCE_EYES = 12
+"""Pixels between the reference face's outer eye corners below which its landmarks say too little of its shape."""
 
 
 class Pipeline:
@@ -60,6 +71,11 @@ class Pipeline:
                                  "visible (frontal or three-quarter view), or another --detector")
             if count > 1:
                 raise InputError(f"{path}: {count} faces in the reference picture; crop it to the one person to animate")
+        eyes = np.linalg.norm(found.landmarks[:, 45] - found.landmarks[:, 36], axis=-1)
+        for path, eye in zip(references, eyes):
+            if eye < MIN_REFERENCE_EYES:
+                raise InputError(f"{path}: the face in the reference picture is too small ({eye:.0f} px between the outer eye "
+                                 f"corners, at least {MIN_REFERENCE_EYES} needed) to take its shape from; use a larger picture")
         sizes = np.array([(im.shape[1], im.shape[0]) for im in images], np.int32)
         fitted = fit_reference(model, found.landmarks, sizes, found.confidences, self.options.identity_lambda)
         landmarks = np.where((found.confidences >= MIN_CONFIDENCE)[..., None], found.landmarks, np.nan).astype(np.float32)
@@ -74,14 +90,19 @@ class Pipeline:
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, self.pm, **o.detector_options)
         spec = available_detectors(self.pm)[o.detector]
-        if o.reference_detector:
-            ref_detector = make_detector(o.reference_detector, self.pm, **o.reference_detector_options)
+        if o.reference_detector or o.reference_detector_options or not spec.uses_images:
+            ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
+            ref_detector = make_detector(ref_name, self.pm, **o.reference_detector_options)
         else:
-            ref_detector = detector if spec.uses_images else make_detector("dlib", self.pm)
-        reference, ref_found = self._reference(model, ref_detector, references)
+            ref_detector = detector
+        try:
+            reference, ref_found = self._reference(model, ref_detector, references)
+        finally:
+            if ref_detector is not detector:
+                close_detector(ref_detector)
         if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
             raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
-                             "(use a whole-body detector: dwpose, or keypoints files with bodies)")
+                             "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
         try:
             detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
                                         total=source.frame_count)
@@ -107,7 +128,10 @@ class Pipeline:
         check_output(out, o.overwrite)
         p = self.prepare(references, driving)
         source, detections, fps = p.source, p.detections, p.track.fps
-        flt, valid = self.landmarks(p)
+        try:
+            flt, valid = self.landmarks(p)  # the last use of the detector (redetect)
+        finally:
+            close_detector(p.detector)
         interpolated = p.track.interpolated
         if o.retarget_body:
             from dataclasses import replace
@@ -142,6 +166,9 @@ class Pipeline:
         damage = ""
         if source.lost:
             damage += f" {source.lost} frames could not be decoded (corrupt); they are kept as rows without a face."
+        if source.resized:
+            damage += (f" {source.resized} frames of another size than the first were resized to {source.width}x{source.height}, "
+                       "so that every frame's points are in the same pixels.")
         if source.missing_at_end and o.max_frames is None:
             damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "
                        "declares; the file may be truncated.")
@@ -150,8 +177,10 @@ class Pipeline:
         bodies = 0 if body is None else int(np.isfinite(body).all(-1).any(-1).sum())
         if bodies:
             damage += f" A body in {bodies} frames."
+        elif available_detectors(self.pm)[o.detector].whole_body:
+            damage += f" No body: detector '{o.detector}' found none in any frame (a close-up?), so the pose outputs hold the face alone."
         else:
-            damage += (f" No body: detector '{o.detector}' gave faces only, so the pose outputs hold the face alone "
+            damage += (f" No body: detector '{o.detector}' gives faces only, so the pose outputs hold the face alone "
                        "(--detector holistic or dwpose find the body and hands).")
         return (f"{len(flt)} driving frames ({source.width}x{source.height}{rate}): a face detected in {found}, "
                 f"{int(p.track.interpolated.sum())} interpolated across short gaps, {int((~valid).sum())} without a face; "

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from .errors import RenderBackendError, RenderFallbackWarning
-from .fitting import Cameras, FitResult
+from .fitting import Cameras, FitResult, as_cameras
 from .model import FaceModel
 
 __all__ = ["Renderer", "RenderResult", "reference_texture"]
@@ -44,18 +44,18 @@ class RenderResult:
         return np.isfinite(self.depth)
 
 
-def reference_texture(model: FaceModel, fit: FitResult, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def reference_texture(model: FaceModel, fit: FitResult | Cameras, index: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """The texture coordinates that make a render sample the reference picture directly.
 
     Returns ``uv`` float32 (N, 2), each vertex's projection in the reference divided by the picture
     size, and ``visible`` bool (N,), whether the reference saw that vertex (inside the picture and not
-    hidden by the face itself). ``fit`` is the reference's fit; ``index`` picks a row of it.
+    hidden by the face itself). ``fit`` is the reference's fit (or cameras with ``shape_coeffs`` beside them, as the
+    synthetic benchmark's truth has); ``index`` picks a row of it.
     """
     frame = slice(index, index + 1)
     vertices = _core.build_meshes(model, fit.shape_coeffs[frame], fit.expression_coeffs[frame])[0]
     width, height = (int(x) for x in fit.image_size[index])
-    cameras = fit.cameras if isinstance(fit, FitResult) else fit  # a fit, or cameras that carry shape_coeffs
-    t = _core.texture_coordinates(model, vertices, cameras.select(frame).bound(), width, height)
+    t = _core.texture_coordinates(model, vertices, as_cameras(fit).select(frame).bound(), width, height)
     return t.uv, t.visible
 
 
@@ -148,7 +148,7 @@ class Renderer:
             mode, images = _BACKGROUNDS[background], None
         else:
             mode, images = _core.Background.image, np.ascontiguousarray(background, dtype=np.uint8)
-        posed = (cameras.cameras if isinstance(cameras, FitResult) else cameras).select(rows)
+        posed = as_cameras(cameras).select(rows)
         d = self._impl.render_batch(vertices, posed.bound(), mode, images, return_depth)
         return RenderResult(rgba=d.rgba, depth=d.depth)
 

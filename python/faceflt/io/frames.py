@@ -49,6 +49,9 @@ class FrameSource:
     """After iterating a video: frames that could not be decoded (their indices are skipped)."""
     missing_at_end: int = 0
     """After iterating a video: frames the container declares beyond the last one decoded (a truncated file)."""
+    resized: int = 0
+    """After iterating: frames of another size than the first (a folder of mixed pictures, a stream that changes
+    resolution), resized to (width, height) so that every frame's coordinates mean the same pixels."""
 
     @property
     def rate(self) -> float:
@@ -57,13 +60,23 @@ class FrameSource:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         """(index, frame) pairs; a frame that cannot be decoded is skipped, its index too (``lost`` counts them)."""
+        self.resized = 0
         if self.kind == "image":
             yield 0, read_image(self.path)
         elif self.kind == "folder":
             for i, f in enumerate(_folder_images(self.path)):
-                yield i, read_image(f)
+                yield i, self._same_size(read_image(f))
         else:
-            yield from _decode(self)
+            for i, frame in _decode(self):
+                yield i, self._same_size(frame)
+
+    def _same_size(self, frame: np.ndarray) -> np.ndarray:
+        if frame.shape[:2] == (self.height, self.width):
+            return frame
+        import cv2
+
+        self.resized += 1
+        return cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
 
 
 def _folder_images(path: Path) -> list[Path]:

@@ -5,7 +5,15 @@ register through the ``faceflt`` entry-point group.
 """
 
 from .hookspecs import hookimpl
-from .manager import ENTRY_POINT_GROUP, available_detectors, available_writers, get_plugin_manager, make_detector, make_writer
+from .manager import (
+    ENTRY_POINT_GROUP,
+    available_detectors,
+    available_writers,
+    close_detector,
+    get_plugin_manager,
+    make_detector,
+    make_writer,
+)
 from .types import SCHEMES, Detections, Detector, DetectorSpec, OutputContext, PoseFrame, Writer, WriterSpec, rgb_image
 
 __all__ = [
@@ -20,6 +28,7 @@ __all__ = [
     "WriterSpec",
     "available_detectors",
     "available_writers",
+    "close_detector",
     "get_plugin_manager",
     "hookimpl",
     "make_detector",

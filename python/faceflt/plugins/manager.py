@@ -86,7 +86,17 @@ def _lookup(specs: dict[str, Any], name: str, what: str) -> Any:
 def make_detector(name: str, pm: pluggy.PluginManager | None = None, **options: Any) -> Detector:
     """Builds the detector called ``name`` with the given options (fields of its options dataclass)."""
     spec = _lookup(available_detectors(pm), name, "detector")
-    return spec.factory(_options(spec, options))
+    detector = spec.factory(_options(spec, options))
+    if spec.tracks and not callable(getattr(detector, "track", None)):
+        raise TypeError(f"detector '{name}' says it tracks (DetectorSpec.tracks) but has no track(frames, first) method")
+    return detector
+
+
+def close_detector(detector: Detector) -> None:
+    """Frees what a detector holds (its optional ``close()``: models, graphs, threads); nothing if it has none."""
+    close = getattr(detector, "close", None)
+    if callable(close):
+        close()
 
 
 def make_writer(name: str, path, pm: pluggy.PluginManager | None = None, **options: Any) -> Writer:

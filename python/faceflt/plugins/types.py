@@ -78,7 +78,8 @@ class Detector(Protocol):
     whole-body one (``whole_body``: a face crop would cut the body off). One that follows the person through a
     video itself (``tracks``) also offers ``track(frames, first) -> Detections``, which the pipeline calls with
     the driving video's frames in order, in chunks of consecutive frames (``first`` for the first chunk);
-    ``detect`` then still takes independent pictures (the reference).
+    ``detect`` then still takes independent pictures (the reference). A detector that holds models, graphs or
+    threads may offer ``close()``: the pipeline calls it when done (``faceflt.plugins.close_detector``).
     """
 
     scheme: str
@@ -101,14 +102,13 @@ class DetectorSpec:
     uses_images: bool = True
     """False for a detector that replays keypoints instead of looking at the images: it gets whole frames, never
     crops, and the reference picture is detected with dlib unless --reference-detector says otherwise."""
+    requires: tuple[str, ...] = ()
+    """Modules it imports when built, and ``install``: what to run when one is missing (``faceflt plugins`` says)."""
+    install: str = ""
     whole_body: bool = False
     """True for a detector that gives the body and hands too: it gets whole frames, never face crops."""
     tracks: bool = False
     """True for a detector that offers ``track(frames, first)``: the driving video's frames go through it in order."""
-    requires: tuple[str, ...] = ()
-    """Modules it imports when built, and ``install``: what to run when one is missing (``faceflt plugins`` says)."""
-    install: str = ""
-
 
     @property
     def crops(self) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -54,8 +55,9 @@ class HolisticOptions:
 
 
 def _import_mediapipe():
-    # MediaPipe's C++ logs through glog/absl to the process's stderr; keep its INFO and WARNING lines off the
-    # user's terminal (errors still show). Must be set before the first import.
+    # MediaPipe's C++ logs through glog to the process's stderr: its INFO lines stay off the user's terminal (set
+    # before the first import). Its absl warnings and LiteRT's banner are not governed by this: the calls below
+    # send stderr to /dev/null while they run (a failure still raises, with MediaPipe's message).
     os.environ.setdefault("GLOG_minloglevel", "2")
     try:
         from mediapipe.python.solutions import face_detection, face_mesh, holistic
@@ -73,9 +75,21 @@ def _quiet():
         yield
 
 
+def _close_all(resources: list) -> None:
+    """Closes the graphs (which may still print as they stop: kept quiet too) and shuts the thread pool down."""
+    with _quiet_stderr():
+        for r in resources:
+            try:
+                r.shutdown(wait=True) if hasattr(r, "shutdown") else r.close()
+            except Exception:  # closing at exit or collection: nothing more to do
+                pass
+    resources.clear()
+
+
 class HolisticDetector:
     """``detect`` takes independent pictures; ``track`` takes the frames of one video in order, in chunks
-    (DetectorSpec.tracks)."""
+    (DetectorSpec.tracks). One caller at a time. Its MediaPipe graphs (about 150 MB each) are freed by ``close()``
+    (or ``with``), else when the detector is collected."""
 
     scheme = "ibug68"
 
@@ -92,12 +106,34 @@ class HolisticDetector:
         self._pool = None
         self._meshes = None
         self._finder = None
+        self._resources: list = []  # every graph and the thread pool, to close
+        self._finalizer = weakref.finalize(self, _close_all, self._resources)
+
+    def close(self) -> None:
+        """Frees the MediaPipe graphs and the worker threads; the detector is not usable afterwards."""
+        self._finalizer()
+        self._streams, self._pool, self._meshes, self._finder = [], None, None, None
+
+    def __enter__(self) -> "HolisticDetector":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _keep(self, resource):
+        self._resources.append(resource)
+        return resource
 
     def _solution(self, video: bool):
         o = self._options
-        return self._holistic.Holistic(static_image_mode=not video, model_complexity=1,
+        return self._keep(self._holistic.Holistic(static_image_mode=not video, model_complexity=1,
                                        min_detection_confidence=o.min_detection_confidence,
-                                       min_tracking_confidence=o.min_tracking_confidence)
+                                       min_tracking_confidence=o.min_tracking_confidence))
+
+    def _finder_solution(self):
+        if self._finder is None:
+            self._finder = self._keep(self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5))
+        return self._finder
 
     # MediaPipe prints and warns from its graphs' threads: the public calls below keep the whole call quiet, from
     # the calling thread (one redirection and one filter change, never one per worker, which would race).
@@ -110,20 +146,19 @@ class HolisticDetector:
         boxed = np.zeros(len(images), bool) if boxes is None else np.isfinite(np.asarray(boxes, np.float64)).all(1)
         with _quiet():
             results = [(im.shape[:2], None) for im in images]
-            if (~boxed).any():  # the graphs for pictures are built per call: a reference is detected once, and
-                still = self._solution(video=False)  # each graph holds ~150 MB
-                counter = self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+            if (~boxed).any():  # the graph for pictures is built per call: a reference is detected once, and
+                still = self._holistic.Holistic(static_image_mode=True, model_complexity=1,  # each graph holds ~150 MB
+                                                min_detection_confidence=self._options.min_detection_confidence)
                 try:
                     for i in np.flatnonzero(~boxed):
                         results[i] = (images[i].shape[:2], still.process(images[i]))
-                    found = self._convert(results)
-                    self._faces_alone(found, images, np.flatnonzero(~boxed))
-                    for i in np.flatnonzero(~boxed):
-                        if found.num_faces[i]:
-                            found.num_faces[i] = max(1, len(counter.process(images[i]).detections or ()))
                 finally:
                     still.close()
-                    counter.close()
+                found = self._convert(results)
+                self._faces_alone(found, images, np.flatnonzero(~boxed))
+                for i in np.flatnonzero(~boxed):
+                    if found.num_faces[i]:
+                        found.num_faces[i] = max(1, len(self._finder_solution().process(images[i]).detections or ()))
             else:
                 found = self._convert(results)
             for i in np.flatnonzero(boxed):
@@ -132,7 +167,7 @@ class HolisticDetector:
 
     def _mesh_solution(self):
         if self._meshes is None:
-            self._meshes = self._mesh.FaceMesh(static_image_mode=True, max_num_faces=1, min_detection_confidence=0.5)
+            self._meshes = self._keep(self._mesh.FaceMesh(static_image_mode=True, max_num_faces=1, min_detection_confidence=0.5))
         return self._meshes
 
     def _faces_alone(self, found: Detections, images: Sequence[np.ndarray], rows: np.ndarray) -> Detections:
@@ -141,9 +176,7 @@ class HolisticDetector:
         for i in rows:
             if found.found[i]:
                 continue
-            if self._finder is None:
-                self._finder = self._faces.FaceDetection(model_selection=1, min_detection_confidence=0.5)
-            faces = self._finder.process(images[i]).detections
+            faces = self._finder_solution().process(images[i]).detections
             if not faces:
                 continue
             h, w = images[i].shape[:2]
@@ -184,15 +217,16 @@ class HolisticDetector:
                 self._continues = True
                 found = self._convert(self._follow(0, frames))
                 return self._faces_alone(found, frames, np.arange(len(frames)))
-            from concurrent.futures import ThreadPoolExecutor
+            from concurrent.futures import ThreadPoolExecutor, wait
 
             if self._pool is None:  # MediaPipe's graph waits without the GIL: threads run the parts side by side
-                self._pool = ThreadPoolExecutor(self._options.workers, thread_name_prefix="faceflt-holistic")
+                self._pool = self._keep(ThreadPoolExecutor(self._options.workers, thread_name_prefix="faceflt-holistic"))
             for stream in self._streams[:parts]:
                 stream.reset()
             bounds = np.linspace(0, len(frames), parts + 1).round().astype(int)
             jobs = [self._pool.submit(self._follow, k, frames[bounds[k]:bounds[k + 1]]) for k in range(parts)]
             self._continues = False  # graph 0 did not see the last frame
+            wait(jobs)  # every part done before anything is raised: no graph is still busy when the next call resets it
             found = self._convert([r for job in jobs for r in job.result()])
             return self._faces_alone(found, frames, np.arange(len(frames)))
 

@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import math
 import os
+import threading
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -75,24 +76,41 @@ def _interpreter(path: str):
     return it
 
 
+_QUIET_LOCK = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: tuple[int, int] | None = None  # (the stderr descriptor, a duplicate of what it was)
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
+    """The process's stderr (file descriptor 2, where MediaPipe's and LiteRT's C++ print) goes to /dev/null while
+    any caller is inside; reference-counted under a lock, so that overlapping callers from several threads restore
+    it once, when the last leaves. Python exceptions still carry MediaPipe's error messages."""
     import sys
 
+    global _quiet_depth, _quiet_saved
+    with _QUIET_LOCK:
+        if _quiet_depth == 0:
+            try:
+                fd = sys.stderr.fileno()
+            except (AttributeError, OSError, ValueError):  # no real stderr (a notebook, pytest's capture)
+                fd = None
+            if fd is not None:
+                sys.stderr.flush()
+                _quiet_saved = (fd, os.dup(fd))
+                with open(os.devnull, "w") as null:
+                    os.dup2(null.fileno(), fd)
+        _quiet_depth += 1
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (a notebook, pytest's capture): nothing to hide
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
         yield
     finally:
-        os.dup2(saved, fd)
-        os.close(saved)
+        with _QUIET_LOCK:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                fd, saved = _quiet_saved
+                os.dup2(saved, fd)
+                os.close(saved)
+                _quiet_saved = None
 
 
 def _weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, threshold: float = 0.3):

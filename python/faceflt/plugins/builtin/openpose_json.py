@@ -55,12 +55,15 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
         "hand_left_keypoints_2d": _triplets(None if hands is None else hands[0], None if hand_scores is None else hand_scores[0], scale, unit),
         "hand_right_keypoints_2d": _triplets(None if hands is None else hands[1], None if hand_scores is None else hand_scores[1], scale, unit),
     }
+    # a frame where nothing of the person was seen has nobody in it, as OpenPose writes it
+    seen = [np.isfinite(np.asarray(a, np.float64)).all(-1).any() for a in (frame.face, frame.body, hands) if a is not None]
+    people = [person] if any(seen) else []
     if variant == "openpose":
-        person = {"person_id": [-1], **{k: (v if v is not None else []) for k, v in person.items()},
-                  "pose_keypoints_3d": [], "face_keypoints_3d": [], "hand_left_keypoints_3d": [], "hand_right_keypoints_3d": []}
-        document = {"version": 1.3, "people": [person]}
+        people = [{"person_id": [-1], **{k: (v if v is not None else []) for k, v in p.items()}, "pose_keypoints_3d": [],
+                   "face_keypoints_3d": [], "hand_left_keypoints_3d": [], "hand_right_keypoints_3d": []} for p in people]
+        document = {"version": 1.3, "people": people}
     else:
-        document = {"people": [person], "canvas_height": int(h), "canvas_width": int(w)}
+        document = {"people": people, "canvas_height": int(h), "canvas_width": int(w)}
     # What faceflt knows about the frame (e.g. {"face": "interpolated"}) goes in a key of its own,
     # which OpenPose readers ignore.
     if frame.status:
