@@ -6,8 +6,8 @@
   FLT, drawing, writing), frames/s on two real 512 x 512 videos and a 480 x 480 one, each also as a ratio to
   eos-py's ``fit_shape_and_pose`` time per frame on that video's own detected landmarks (every 5th of its first
   300 frames), measured in the same run (issue 12's goal: at least 30 frames/s and at most 0.4x eos-py's fit);
-- peak memory (RSS) for the first 200 frames and for the whole 1008-frame video, each in a fresh
-  process: a streaming pipeline keeps them about equal.
+- each run's peak memory (the child process's own VmHWM) for the first 200 frames and for the whole 1008-frame
+  video: the video streams, so the second is not five times the first.
 
     python benchmarks/bench_transform.py
 """
