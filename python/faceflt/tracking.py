@@ -9,12 +9,21 @@ import numpy as np
 
 from .plugins import Detections
 
-__all__ = ["Tracker", "bbox", "shifted"]
+__all__ = ["Tracker", "bbox", "region_around", "shifted"]
 
 
 def bbox(points: np.ndarray) -> np.ndarray:
     ok = np.isfinite(points).all(-1)
     return np.r_[points[ok].min(0), points[ok].max(0)].astype(np.float32)
+
+
+def region_around(box: np.ndarray, width: int, height: int) -> np.ndarray | None:
+    """The square twice the size of a box (x0, y0, x1, y1), clipped to the picture: (x0, y0, x1, y1) whole pixels,
+    or None if less than 16 pixels of it are left."""
+    centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()
+    lo = np.clip(np.floor(centre - half), 0, [width, height]).astype(int)
+    hi = np.clip(np.ceil(centre + half), 0, [width, height]).astype(int)
+    return np.r_[lo, hi] if (hi - lo).min() > 16 else None
 
 
 class Tracker:
@@ -66,15 +75,7 @@ class Tracker:
         if found is None:
             found = self.detector.detect([frame])
             self.since_full = 0
-        if found.found[0]:
-            box = bbox(found.landmarks[0])
-            centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()  # twice the face's size, square
-            h, w = frame.shape[:2]
-            lo = np.clip(np.floor(centre - half), 0, [w, h]).astype(int)
-            hi = np.clip(np.ceil(centre + half), 0, [w, h]).astype(int)
-            self.region = np.r_[lo, hi] if (hi - lo).min() > 16 else None
-        else:
-            self.region = None
+        self.region = region_around(bbox(found.landmarks[0]), frame.shape[1], frame.shape[0]) if found.found[0] else None
         return found
 
 

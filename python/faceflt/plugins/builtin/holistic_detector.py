@@ -31,6 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...tracking import region_around
 from ..hookspecs import hookimpl
 from ..types import Detections, DetectorSpec, rgb_image
 from .mediapipe_detector import MEDIAPIPE_TO_IBUG68, _quiet_stderr
@@ -186,12 +187,10 @@ class HolisticDetector:
         return found
 
     def _face_in_box(self, found: Detections, i: int, image: np.ndarray, box: np.ndarray) -> None:
-        centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]).max()  # twice the box, square
-        h, w = image.shape[:2]
-        lo = np.clip(np.floor(centre - half), 0, [w, h]).astype(int)
-        hi = np.clip(np.ceil(centre + half), 0, [w, h]).astype(int)
-        if (hi - lo).min() < 16:
+        region = region_around(box, image.shape[1], image.shape[0])
+        if region is None:
             return
+        lo, hi = region[:2], region[2:]
         crop = np.ascontiguousarray(image[lo[1]:hi[1], lo[0]:hi[0]])
         faces = self._mesh_solution().process(crop).multi_face_landmarks
         if not faces:
