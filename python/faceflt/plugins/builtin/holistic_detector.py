@@ -125,11 +125,12 @@ class HolisticDetector:
         self._resources.append(resource)
         return resource
 
-    def _solution(self, video: bool):
+    def _stream_solution(self):
+        """A Holistic graph that follows the person from frame to frame."""
         o = self._options
-        return self._keep(self._holistic.Holistic(static_image_mode=not video, model_complexity=1,
-                                       min_detection_confidence=o.min_detection_confidence,
-                                       min_tracking_confidence=o.min_tracking_confidence))
+        return self._keep(self._holistic.Holistic(static_image_mode=False, model_complexity=1,
+                                                  min_detection_confidence=o.min_detection_confidence,
+                                                  min_tracking_confidence=o.min_tracking_confidence))
 
     def _finder_solution(self):
         if self._finder is None:
@@ -209,7 +210,7 @@ class HolisticDetector:
         parts = max(1, min(self._options.workers, len(frames) // self.MIN_PART))
         with _quiet():
             while len(self._streams) < parts:
-                self._streams.append(self._solution(video=True))
+                self._streams.append(self._stream_solution())
             if parts == 1:
                 if first or not self._continues:
                     self._streams[0].reset()
