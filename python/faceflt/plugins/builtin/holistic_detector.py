@@ -51,8 +51,9 @@ class HolisticOptions:
     min_visibility: float = 0.3
     """Body joints seen with a lower visibility are left out (OpenPose's and DWPose's drawing cut-off)."""
     workers: int = 2
-    """Parts of a chunk of frames followed at once, each by its own Holistic graph from a fresh detection (a graph
-    keeps about one core busy; two on 2 cores detect 1.4x faster). 1: one graph follows the whole video."""
+    """Parts of a chunk of frames followed at once, each by its own Holistic graph; the first goes on from the
+    previous chunk, the others start from a fresh detection (a graph keeps about one core busy; two on 2 cores
+    detect 1.4x faster). 1: one graph follows the whole video."""
 
 
 def _import_mediapipe():
@@ -103,7 +104,7 @@ class HolisticDetector:
         self._holistic, self._faces, self._mesh = _import_mediapipe()
         self._options = options
         self._streams: list = []
-        self._continues = False  # whether graph 0 saw the previous call's last frame
+        self._last: int | None = None  # the graph that saw the previous chunk's last frame
         self._pool = None
         self._meshes = None
         self._finder = None
@@ -148,14 +149,13 @@ class HolisticDetector:
         boxed = np.zeros(len(images), bool) if boxes is None else np.isfinite(np.asarray(boxes, np.float64)).all(1)
         with _quiet():
             results = [(im.shape[:2], None) for im in images]
-            if (~boxed).any():  # the graph for pictures is built per call: a reference is detected once, and
-                still = self._holistic.Holistic(static_image_mode=True, model_complexity=1,  # each graph holds ~150 MB
-                                                min_detection_confidence=self._options.min_detection_confidence)
-                try:
-                    for i in np.flatnonzero(~boxed):
-                        results[i] = (images[i].shape[:2], still.process(images[i]))
-                finally:
-                    still.close()
+            if (~boxed).any():  # each picture on its own: a follower graph started afresh for each
+                if not self._streams:
+                    self._streams.append(self._stream_solution())
+                for i in np.flatnonzero(~boxed):
+                    self._streams[0].reset()
+                    results[i] = (images[i].shape[:2], self._streams[0].process(images[i]))
+                self._last = None  # no graph goes on from a video's last frame now
                 found = self._convert(results)
                 self._faces_alone(found, images, np.flatnonzero(~boxed))
                 for i in np.flatnonzero(~boxed):
@@ -204,31 +204,34 @@ class HolisticDetector:
 
     def track(self, frames: Sequence[np.ndarray], first: bool) -> Detections:
         """Consecutive frames of a video; ``first``: they start a new one (the person is searched for afresh).
-        A chunk of at least ``2 * MIN_PART`` frames is cut into ``workers`` parts followed at once by as many graphs,
-        each starting from a fresh detection (as a new video does); a shorter one goes on from the previous frame."""
+        A chunk of at least ``2 * MIN_PART`` frames is cut into ``workers`` parts followed at once by as many graphs.
+        The first part goes on in the graph that saw the previous chunk's last frame; the others start from a fresh
+        detection (as a new video does)."""
         frames = [rgb_image(im, "holistic", i) for i, im in enumerate(frames)]
         parts = max(1, min(self._options.workers, len(frames) // self.MIN_PART))
         with _quiet():
             while len(self._streams) < parts:
                 self._streams.append(self._stream_solution())
-            if parts == 1:
-                if first or not self._continues:
-                    self._streams[0].reset()
-                self._continues = True
-                found = self._convert(self._follow(0, frames))
-                return self._faces_alone(found, frames, np.arange(len(frames)))
-            from concurrent.futures import ThreadPoolExecutor, wait
-
-            if self._pool is None:  # MediaPipe's graph waits without the GIL: threads run the parts side by side
-                self._pool = self._keep(ThreadPoolExecutor(self._options.workers, thread_name_prefix="faceflt-holistic"))
-            for stream in self._streams[:parts]:
-                stream.reset()
+            # graphs in the order of the parts: the one that saw the last frame first, if this chunk goes on from it
+            going_on = not first and self._last is not None
+            order = sorted(range(len(self._streams)), key=lambda k: k != self._last if going_on else k)[:parts]
+            for j, k in enumerate(order):
+                if j > 0 or not going_on:
+                    self._streams[k].reset()
             bounds = np.linspace(0, len(frames), parts + 1).round().astype(int)
-            jobs = [self._pool.submit(self._follow, k, frames[bounds[k]:bounds[k + 1]]) for k in range(parts)]
-            self._continues = False  # graph 0 did not see the last frame
-            wait(jobs)  # every part done before anything is raised: no graph is still busy when the next call resets it
-            found = self._convert([r for job in jobs for r in job.result()])
-            return self._faces_alone(found, frames, np.arange(len(frames)))
+            pieces = [frames[bounds[j]:bounds[j + 1]] for j in range(parts)]
+            if parts == 1:
+                results = self._follow(order[0], pieces[0])
+            else:
+                from concurrent.futures import ThreadPoolExecutor, wait
+
+                if self._pool is None:  # MediaPipe's graph waits without the GIL: threads run the parts side by side
+                    self._pool = self._keep(ThreadPoolExecutor(self._options.workers, thread_name_prefix="faceflt-holistic"))
+                jobs = [self._pool.submit(self._follow, k, piece) for k, piece in zip(order, pieces)]
+                wait(jobs)  # every part done before anything is raised: no graph is busy when the next call resets it
+                results = [r for job in jobs for r in job.result()]
+            self._last = order[-1]  # the graph that saw this chunk's last frame
+            return self._faces_alone(self._convert(results), frames, np.arange(len(frames)))
 
     MIN_PART = 16
     """Frames a part needs to be worth a fresh detection and a graph restart (about 0.1 s)."""
