@@ -120,15 +120,15 @@ def published_sums(base_url: str, names: tuple[str, ...], hint: str = "") -> dic
     try:
         with urllib.request.urlopen(base_url + SUMS, timeout=60) as response:
             sums = read_sums(response.read().decode("utf-8", "replace"))
-    except urllib.error.HTTPError as e:
+    except urllib.error.HTTPError as e:  # the hub has none: its files' own sums are asked for below
         e.close()
         sums = {}
-    except urllib.error.URLError as e:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
         folder = Path(urllib.request.url2pathname(urllib.parse.urlparse(base_url).path))
         if base_url.startswith("file:") and folder.is_dir():
             sums = {}  # a folder without SHA256SUMS
         else:
-            raise _offline(base_url + SUMS, getattr(e, "reason", e), hint) from None
+            raise _network_error(base_url + SUMS, e, hint) from None
     missing = [n for n in names if n not in sums]
     if missing and base_url.startswith(("http://", "https://")):
         opener = urllib.request.build_opener(_NoRedirect)
@@ -139,10 +139,10 @@ def published_sums(base_url: str, names: tuple[str, ...], hint: str = "") -> dic
             except urllib.error.HTTPError as e:
                 e.close()
                 if e.code >= 400:
-                    raise DownloadError(f"{base_url}{name}: HTTP {e.code} {e.reason}; check --url") from None
+                    raise _network_error(base_url + name, e, hint) from None
                 headers = e.headers  # a redirect: the hub puts the file's sha256 on it
-            except urllib.error.URLError as e:
-                raise _offline(base_url + name, getattr(e, "reason", e), hint) from None
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                raise _network_error(base_url + name, e, hint) from None
             etag = (headers.get("X-Linked-Etag") or "").strip('"W/ ').lower()
             if _HEX64.fullmatch(etag):
                 sums[name] = etag
