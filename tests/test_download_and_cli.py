@@ -56,6 +56,12 @@ def test_offline_download_says_what_to_do_and_leaves_nothing(tmp_path, capsys):
     assert not dest.exists()
 
 
+def test_a_file_url_in_any_spelling_is_a_mirror(tmp_path, mirror):
+    for i, url in enumerate((mirror.as_uri().replace("file://", "FILE://"), "file:" + str(mirror))):
+        dest = faceflt.download_model(tmp_path / f"cache{i}", base_url=url, progress=None)
+        assert sorted(p.name for p in dest.iterdir()) == sorted(f.name for f in MODEL_FILES)
+
+
 def test_a_plain_folder_is_a_mirror_and_files_are_readable(tmp_path, mirror):
     dest = faceflt.download_model(tmp_path / "cache", base_url=str(mirror), progress=None)
     assert all((p.stat().st_mode & 0o777) == 0o644 for p in dest.iterdir())

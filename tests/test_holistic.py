@@ -175,6 +175,13 @@ def test_close_frees_the_graphs():
     assert sizes[-1] - sizes[1] < 150, sizes  # without closing, each round kept ~400 MB
 
 
+def test_a_closed_detector_says_so():
+    detector = make_detector("holistic")
+    detector.close()
+    with pytest.raises(RuntimeError, match="was closed"):
+        detector.track([np.zeros((64, 64, 3), np.uint8)], first=True)
+
+
 def test_quiet_stderr_from_overlapping_threads_restores_it():
     """The stderr redirect is counted: threads that enter and leave out of order give it back once, at the end."""
     import os

@@ -247,6 +247,19 @@ def test_openpose_json_round_trip(tmp_path, variant):
         np.testing.assert_allclose(back.hands[1][f.hand_scores[1] > 0], f.hands[1][f.hand_scores[1] > 0], atol=1e-3 * max(f.image_size))
     with pytest.raises(ValueError, match="image_size"):
         read_openpose(pose_to_openpose(frames[0], "openpose"))
+    # a frame where nothing was seen lists nobody, as OpenPose writes it, and reads back as a frame without a face;
+    # a folder holding one replays whole through the keypoints detector
+    nobody = PoseFrame(index=3, image_size=frames[0].image_size, face=np.full((68, 2), np.nan, np.float32),
+                       face_scores=np.zeros(68, np.float32))
+    doc = pose_to_openpose(nobody, variant)
+    assert doc["people"] == []
+    back = read_openpose(doc, image_size=nobody.image_size)
+    assert np.isnan(back.face).all() and back.image_size == nobody.image_size
+    (tmp_path / "json" / f"{3:012d}_keypoints.json").write_text(json.dumps(doc))
+    from faceflt.plugins.builtin.keypoint_files import read_keypoints
+
+    replayed = list(read_keypoints(tmp_path / "json", frames[0].image_size))
+    assert len(replayed) == 4 and np.isnan(replayed[3].face).all() and np.isfinite(replayed[0].face).any()
 
 
 def test_npz_writer_keeps_every_frame(tmp_path):

@@ -442,6 +442,8 @@ def test_a_folder_of_mixed_sizes_is_brought_to_the_first_frames_size(tmp_path, r
         cv2.imwrite(str(folder / f"{i:03d}.png"), big[..., ::-1])
     result = faceflt.transform(reference, folder, tmp_path / "out", model_dir=model_dir, progress=False)
     assert "6 frames of another size than the first were resized to 410x412" in result.summary
+    cut = faceflt.transform(reference, folder, tmp_path / "cut", model_dir=model_dir, progress=False, max_frames=3)
+    assert "1 frames of another size than the first were resized" in cut.summary  # not the 4th, read past the end
     centre = np.nanmean(result.driving_landmarks, axis=1)
     assert np.nanmax(np.linalg.norm(np.diff(centre, axis=0), axis=-1)) < 20  # no jump between the two sizes
 

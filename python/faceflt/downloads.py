@@ -58,6 +58,11 @@ def as_base_url(url: str) -> str:
     that does not exist, or a scheme urllib would not fetch from (http, https and file are)."""
     if not url.strip():
         raise DownloadError("--url is empty; give the base URL of the files or a folder holding them")
+    scheme, sep, rest = url.partition(":")
+    if sep and len(scheme) > 1 and scheme.isalpha():  # a URL (not a Windows drive letter): its scheme in lower case
+        url = scheme.lower() + ":" + rest
+        if url.startswith("file:") and not url.startswith("file://"):  # file:/path, a valid file URI too
+            url = "file://" + url[len("file:"):]
     if "://" not in url:
         folder = Path(url).expanduser().resolve()
         if not folder.is_dir():

@@ -89,28 +89,32 @@ class Pipeline:
         source = open_frames(driving)
         model = load_model(o.model_dir)
         detector = make_detector(o.detector, self.pm, **o.detector_options)
-        spec = available_detectors(self.pm)[o.detector]
-        if o.reference_detector or o.reference_detector_options or not spec.uses_images:
-            ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
-            ref_detector = make_detector(ref_name, self.pm, **o.reference_detector_options)
-        else:
-            ref_detector = detector
         try:
-            reference, ref_found = self._reference(model, ref_detector, references)
-        finally:
-            if ref_detector is not detector:
-                close_detector(ref_detector)
-        if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
-            raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
-                             "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
-        try:
-            detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
-                                        total=source.frame_count)
-        except InputError as e:
-            raise InputError(f"{source.path}: {e}") from None
-        track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
-                            o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
-                            smoothing=o.smoothing, max_gap=o.max_gap)
+            spec = available_detectors(self.pm)[o.detector]
+            if o.reference_detector or o.reference_detector_options or not spec.uses_images:
+                ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
+                ref_detector = make_detector(ref_name, self.pm, **o.reference_detector_options)
+            else:
+                ref_detector = detector
+            try:
+                reference, ref_found = self._reference(model, ref_detector, references)
+            finally:
+                if ref_detector is not detector:
+                    close_detector(ref_detector)
+            if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
+                raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
+                                 "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
+            try:
+                detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
+                                            total=source.frame_count)
+            except InputError as e:
+                raise InputError(f"{source.path}: {e}") from None
+            track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
+                                o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
+                                smoothing=o.smoothing, max_gap=o.max_gap)
+        except BaseException:
+            close_detector(detector)
+            raise
         return Prepared(source, model, detector, reference, ref_found, detections, track)
 
     def landmarks(self, p: Prepared, mode: Mode | str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -166,8 +170,9 @@ class Pipeline:
         damage = ""
         if source.lost:
             damage += f" {source.lost} frames could not be decoded (corrupt); they are kept as rows without a face."
-        if source.resized:
-            damage += (f" {source.resized} frames of another size than the first were resized to {source.width}x{source.height}, "
+        resized = sum(i < len(flt) for i in source.resized)  # not a frame read past --max-frames
+        if resized:
+            damage += (f" {resized} frames of another size than the first were resized to {source.width}x{source.height}, "
                        "so that every frame's points are in the same pixels.")
         if source.missing_at_end and o.max_frames is None:
             damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "

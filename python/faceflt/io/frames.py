@@ -3,7 +3,7 @@ HEVC, MPEG-4 Part 2, VP9...), a single image, or a folder of images in name orde
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -49,9 +49,9 @@ class FrameSource:
     """After iterating a video: frames that could not be decoded (their indices are skipped)."""
     missing_at_end: int = 0
     """After iterating a video: frames the container declares beyond the last one decoded (a truncated file)."""
-    resized: int = 0
-    """After iterating: frames of another size than the first (a folder of mixed pictures, a stream that changes
-    resolution), resized to (width, height) so that every frame's coordinates mean the same pixels."""
+    resized: list[int] = field(default_factory=list)
+    """After iterating: the indices of frames of another size than the first (a folder of mixed pictures, a stream
+    that changes resolution), resized to (width, height) so that every frame's coordinates mean the same pixels."""
 
     @property
     def rate(self) -> float:
@@ -60,22 +60,22 @@ class FrameSource:
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         """(index, frame) pairs; a frame that cannot be decoded is skipped, its index too (``lost`` counts them)."""
-        self.resized = 0
+        self.resized = []
         if self.kind == "image":
             yield 0, read_image(self.path)
         elif self.kind == "folder":
             for i, f in enumerate(_folder_images(self.path)):
-                yield i, self._same_size(read_image(f))
+                yield i, self._same_size(i, read_image(f))
         else:
             for i, frame in _decode(self):
-                yield i, self._same_size(frame)
+                yield i, self._same_size(i, frame)
 
-    def _same_size(self, frame: np.ndarray) -> np.ndarray:
+    def _same_size(self, index: int, frame: np.ndarray) -> np.ndarray:
         if frame.shape[:2] == (self.height, self.width):
             return frame
         import cv2
 
-        self.resized += 1
+        self.resized.append(index)
         return cv2.resize(frame, (self.width, self.height), interpolation=cv2.INTER_AREA)
 
 

@@ -114,7 +114,11 @@ class HolisticDetector:
     def close(self) -> None:
         """Frees the MediaPipe graphs and the worker threads; the detector is not usable afterwards."""
         self._finalizer()
-        self._streams, self._pool, self._meshes, self._finder = [], None, None, None
+        self._streams, self._pool, self._meshes, self._finder, self._last = [], None, None, None, None
+
+    def _check_open(self) -> None:
+        if not self._finalizer.alive:
+            raise RuntimeError("this holistic detector was closed; make a new one")
 
     def __enter__(self) -> "HolisticDetector":
         return self
@@ -145,6 +149,7 @@ class HolisticDetector:
         """Pictures, each on its own. Holistic follows one person; ``num_faces`` counts the faces BlazeFace (full
         range) sees, so that a picture of two people is told apart. Where a face box is given (a render of a fitted
         face, which has no body), the face mesh alone is run on the box's surroundings."""
+        self._check_open()
         images = [rgb_image(im, "holistic", i) for i, im in enumerate(images)]
         boxed = np.zeros(len(images), bool) if boxes is None else np.isfinite(np.asarray(boxes, np.float64)).all(1)
         with _quiet():
@@ -207,6 +212,7 @@ class HolisticDetector:
         A chunk of at least ``2 * MIN_PART`` frames is cut into ``workers`` parts followed at once by as many graphs.
         The first part goes on in the graph that saw the previous chunk's last frame; the others start from a fresh
         detection (as a new video does)."""
+        self._check_open()
         frames = [rgb_image(im, "holistic", i) for i, im in enumerate(frames)]
         parts = max(1, min(self._options.workers, len(frames) // self.MIN_PART))
         with _quiet():
@@ -218,6 +224,7 @@ class HolisticDetector:
             for j, k in enumerate(order):
                 if j > 0 or not going_on:
                     self._streams[k].reset()
+            self._last = None  # until this chunk is through: after a failure, the next chunk starts afresh
             bounds = np.linspace(0, len(frames), parts + 1).round().astype(int)
             pieces = [frames[bounds[j]:bounds[j + 1]] for j in range(parts)]
             if parts == 1:

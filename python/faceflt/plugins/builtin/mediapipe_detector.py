@@ -76,7 +76,7 @@ def _interpreter(path: str):
     return it
 
 
-_QUIET_LOCK = threading.Lock()
+_QUIET_LOCK = threading.RLock()  # re-entrant: a detector collected while the lock is held closes quietly too
 _quiet_depth = 0
 _quiet_saved: tuple[int, int] | None = None  # (the stderr descriptor, a duplicate of what it was)
 

@@ -72,7 +72,8 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
 
 
 def read_openpose(document: dict, image_size: tuple[int, int] | None = None, index: int = 0) -> PoseFrame:
-    """The first person of an OpenPose JSON document, either layout, as a PoseFrame in pixels.
+    """The first person of an OpenPose JSON document, either layout, as a PoseFrame in pixels (NaN everywhere for
+    a document that lists nobody).
 
     ``image_size`` (width, height) is needed for the official layout, which does not store it.
     """
@@ -85,8 +86,9 @@ def read_openpose(document: dict, image_size: tuple[int, int] | None = None, ind
             raise ValueError("the official OpenPose layout does not store the image size: pass image_size=(width, height)")
         size, scale = image_size, np.array([1.0, 1.0])
     people = document.get("people") or []
-    if not people:
-        raise ValueError("the document holds no person")
+    if not people:  # nobody seen in this frame (as OpenPose writes it): a frame without a face
+        return PoseFrame(index=index, image_size=tuple(size), face=np.full((68, 2), np.nan, np.float32),
+                         face_scores=np.zeros(68, np.float32))
     person = people[0]
 
     def points(key: str, count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
