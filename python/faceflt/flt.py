@@ -6,13 +6,13 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
     face (LivePortrait's relative motion, done with the 3D face model). Every landmark, the reference's
     and the driver's, is lifted into the model's canonical frame (``fitting.lift``: on its camera ray at
     the fitted face's depth; what the pictures show beyond the model stays). The driver's neutral face is
-    the median of its most neutral, least turned frames, with the fitted expression taken away. The
-    difference between the reference's face (scaled to the driver's eye distance, centred on the driver's
-    eyes and nose) and the driver's neutral face is the identity change; each frame's output is the
-    driver's own landmarks (lightly filtered) moved by that change seen under the frame's camera. The
-    driver's identity is never estimated from the model, so an expression held through the clip does
-    not leak into the identity, and whatever moves in the driver (blinks, lip shapes, asymmetries)
-    moves alike in the output.
+    the median of its frontal frames with the mouth closed, as the detector saw them; the reference's face
+    is its picture with the fitted expression taken away. The difference between the two (the reference
+    scaled to the driver's eye distance and centred on the driver's eyes and nose; the inner lips' opening
+    left to the driver) is the identity change; each frame's output is the driver's own landmarks (lightly
+    filtered) moved by that change seen under the frame's camera. The driver's identity is never estimated
+    from the model, so an expression held through the clip does not leak into the identity, and whatever
+    moves in the driver (blinks, lip shapes, asymmetries) moves alike in the output.
 ``project``: the fused face's landmarks (the reference's shape coefficients with the driver's expression
     and camera), jaw following the silhouette (the paper's method without the re-detection).
 ``redetect`` (the paper's): the fused face rendered with the reference's texture and its landmarks
@@ -64,10 +64,13 @@ class Reference:
 # The points that move least with expression: eye corners and the nose. The reference face is centred
 # on the driver's over these.
 _RIGID = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
-# Of the driver's frames, the most neutral quarter (by the fitted expression's landmark displacement)
-# among those turned less than this many degrees make its neutral face.
+# The driver's neutral face is the median of its frames turned less than this many degrees with the mouth
+# closed (inner lips less than this many eye distances apart).
 _NEUTRAL_MAX_YAW = 15.0
-_NEUTRAL_QUANTILE = 0.25
+_NEUTRAL_MOUTH_GAP = 0.04
+# Upper and lower inner lip points facing each other: how far apart they are is expression (the mouth's
+# opening), so the identity change moves each pair together.
+_INNER_LIPS = ((61, 67), (62, 66), (63, 65))
 
 
 def _light_filter(landmarks: np.ndarray, fps: float, smoothing: float) -> np.ndarray:
@@ -88,22 +91,38 @@ class Neutral:
     """Degrees: the median fitted pitch of the frames it was taken from."""
 
 
+def mouth_gap(points: np.ndarray) -> np.ndarray:
+    """(N, 68, 2) landmarks -> (N,): the inner lips' mean opening in the pictures, in outer-eye-corner
+    distances (NaN where a point is missing)."""
+    eyes = np.linalg.norm(points[:, 45] - points[:, 36], axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.mean([np.linalg.norm(points[:, i] - points[:, j], axis=-1) for i, j in _INNER_LIPS], 0) / eyes
+
+
 def driver_neutral(model, track: DrivingTrack) -> Neutral:
-    """The driver's neutral face: the median, over its most neutral frames (see _NEUTRAL_*), of the lifted
-    landmarks with the fitted expression taken away."""
+    """The driver's neutral face: the median of its lifted landmarks over the frames turned less than
+    _NEUTRAL_MAX_YAW with the mouth closed (or, with fewer than 5 of those, the frames that are not turned;
+    or else all). What the driver looks like at rest, taken from what the detector saw: no fitted
+    expression is subtracted, since a face model's expression fit on a resting face is partly the
+    person's identity (a wide jaw read as a stretched mouth), and what is subtracted wrongly would come
+    back in the output. Measured with `faceflt eval identity` against the median of the quarter of
+    frames with the least fitted expression, less that expression: developer set 0.67 -> 0.68, held-out
+    people 0.67 -> 0.76 and 0.57 -> 0.66. A driver that holds one expression through most of its
+    frontal, closed-mouth frames gives that expression to its neutral face: the output keeps the
+    reference's identity there and the driver's motion around it, not the held expression."""
     shape = track.driver.shape_coeffs[0]
     usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= 20)
     rows = np.flatnonzero(usable)
     fits = track.cameras.select(rows)
-    lifted = lift(model, shape, fits, track.landmarks[rows])
-    neutral = lifted.neutral
-    energy = np.linalg.norm(lifted.expression, axis=-1).mean(1)  # NaN for a frame with a missing point
-    frontal = np.isfinite(energy) & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
-    pool = frontal if frontal.sum() >= 5 else np.isfinite(energy)
+    points = lift(model, shape, fits, track.landmarks[rows]).points
+    complete = np.isfinite(points).all((1, 2))
+    frontal = complete & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
+    with np.errstate(invalid="ignore"):
+        closed = frontal & (mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
+    pool = next((p for p in (closed, frontal) if p.sum() >= 5), complete)
     if not pool.any():
         raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
-    calm = pool & (energy <= np.quantile(energy[pool], _NEUTRAL_QUANTILE))
-    return Neutral(np.median(neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])))
+    return Neutral(np.median(points[pool], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[pool, 1])))
 
 
 def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:
@@ -115,7 +134,10 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     so the fitted pitch of a picture holds part of its person's identity: undoing it would take that part
     away. The driver's pitch moves the output relative to its neutral frames instead (measured with
     `faceflt eval identity`: developer set 0.63 -> 0.67, under head turns 0.23 -> 0.32; held-out people
-    0.64 -> 0.67)."""
+    0.64 -> 0.67; and again with today's neutral face: 0.63 -> 0.68, 0.71 -> 0.76, 0.61 -> 0.66).
+
+    Unlike the driver's many frames, the picture is one moment that may hold an expression, so its fitted
+    expression is taken away (taking the picture as it is measured 0.68, 0.73 and 0.62 on the same sets)."""
     ref = reference.fit
     ypr = ref.yaw_pitch_roll.copy()
     ypr[:, 1] = neutral.pitch
@@ -136,7 +158,10 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
         spread = lambda p: np.sqrt(((p[rigid] - p[rigid].mean(0)) ** 2).sum(1).mean())
         scale = spread(n) / spread(lifted)
     centred = n[rigid].mean(0) + scale * (lifted - lifted[rigid].mean(0))
-    return np.nan_to_num(centred - n).astype(np.float32)
+    change = np.nan_to_num(centred - n)
+    for i, j in _INNER_LIPS:  # the mouth's opening is the driver's: a pair of lip points moves together
+        change[[i, j]] = (change[i] + change[j]) / 2
+    return change.astype(np.float32)
 
 
 def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0) -> np.ndarray:
