@@ -91,11 +91,14 @@ def test_metric_extremes(people):
     assert pooled.transfer == pytest.approx(pasted.transfer) and pooled.pairs == 1
 
 
-def test_relative_neutral_frame_gives_back_the_reference(model):
+@pytest.mark.parametrize("open_from", [25, 14])
+def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     """A frontal, neutral reference face whose landmarks hold detail the model cannot express (a fixed random
     offset of up to 4 px per point), driven by another identity that rests on a frontal neutral face: on the
     resting frames the output is the reference's landmarks, similarity-aligned, within 2% of the eye
-    distance (the detail kept); on the expressive frames it moves as the driver does."""
+    distance (the detail kept); on the expressive frames it moves as the driver does. So too when the
+    driver's mouth is open in most of its frames (from frame 14 of 40): its neutral face is taken from the
+    frames where the mouth is closed."""
     rng = np.random.default_rng(7)
     frames = 40
     no_expression = np.zeros((1, model.num_expression_coefficients))
@@ -103,7 +106,7 @@ def test_relative_neutral_frame_gives_back_the_reference(model):
     reference = syn.landmarks(model, syn.truth(model, ref_shape[None], no_expression, [[0.0, 0.0, 0.0]]))[0]
     reference = (reference + rng.uniform(-4, 4, reference.shape)).astype(np.float32)
     expression = np.zeros((frames, model.num_expression_coefficients))
-    expression[25:, 5] = 0.6  # the mouth opens at the end
+    expression[open_from:, 5] = 0.6  # the mouth opens
     driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
     clip = Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0)
     out = relative_output(model, reference, clip)
@@ -115,6 +118,25 @@ def test_relative_neutral_frame_gives_back_the_reference(model):
     # the driver's mouth opening, in eye distances, is the output's
     opening = expression_features(out)[:, 0]
     assert opening[30] - opening[5] == pytest.approx(expression_features(driving)[30, 0] - expression_features(driving)[5, 0], rel=0.1)
+
+
+def test_relative_leaves_the_mouth_opening_to_the_driver(model):
+    """A reference picture whose inner lips stand apart in a way the model cannot take away (6 px, pulled
+    apart by hand): the output's lips close where the driver's do, and open as far as the driver's do."""
+    rng = np.random.default_rng(5)
+    frames = 40
+    no_expression = np.zeros((1, model.num_expression_coefficients))
+    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
+    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], no_expression, [[0.0, 0.0, 0.0]]))[0].astype(np.float32)
+    reference[[61, 62, 63], 1] -= 3.0
+    reference[[65, 66, 67], 1] += 3.0
+    expression = np.zeros((frames, model.num_expression_coefficients))
+    expression[25:, 5] = 0.6
+    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
+    out = relative_output(model, reference, Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0))
+    gap = lambda lms: np.mean([lms[:, j, 1] - lms[:, i, 1] for i, j in ((61, 67), (62, 66), (63, 65))], 0)
+    steady = np.r_[0:24, 28:frames]  # the light filter smooths the step at frame 25
+    np.testing.assert_allclose(gap(out)[steady], gap(driving)[steady], atol=0.5)
 
 
 def test_relative_keeps_identity_when_the_driver_holds_an_expression(model, people):

@@ -91,7 +91,7 @@ class Neutral:
     """Degrees: the median fitted pitch of the frames it was taken from."""
 
 
-def mouth_gap(points: np.ndarray) -> np.ndarray:
+def _mouth_gap(points: np.ndarray) -> np.ndarray:
     """(N, 68, 2) landmarks -> (N,): the inner lips' mean opening in the pictures, in outer-eye-corner
     distances (NaN where a point is missing)."""
     eyes = np.linalg.norm(points[:, 45] - points[:, 36], axis=-1)
@@ -118,7 +118,7 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     complete = np.isfinite(points).all((1, 2))
     frontal = complete & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
     with np.errstate(invalid="ignore"):
-        closed = frontal & (mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
+        closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
     pool = next((p for p in (closed, frontal) if p.sum() >= 5), complete)
     if not pool.any():
         raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
