@@ -139,6 +139,32 @@ def test_relative_leaves_the_mouth_opening_to_the_driver(model):
     np.testing.assert_allclose(gap(out)[steady], gap(driving)[steady], atol=0.5)
 
 
+def test_relative_with_a_mouth_open_throughout(model):
+    """A driver whose mouth is open in every frame (no resting face to take as neutral): the output's lower
+    face is the exact answer's (the reference's shape with the driver's expression, similarity-aligned by the
+    eyes and nose) within 4% of the eye distance, not the reference's closed mouth moved by the driver's
+    motion only."""
+    rng = np.random.default_rng(9)
+    frames = 40
+    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
+    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0.0, 0.0, 0.0]]))[0]
+    expression = np.zeros((frames, model.num_expression_coefficients))
+    expression[:, 5] = 0.5 + 0.2 * np.sin(np.arange(frames) / 4.0)  # open, more or less
+    ypr = np.zeros((frames, 3))
+    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, ypr))
+    assert (expression_features(driving)[:, 0] > 0.1).all()  # never closed
+    exact = syn.landmarks(model, syn.truth(model, np.tile(ref_shape, (frames, 1)), expression, ypr))
+    out = relative_output(model, reference, Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0))
+    rigid = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
+    lower = np.r_[5:12, 48:68]  # chin and mouth
+    errors = []
+    for t in range(frames):
+        m, b = _similarity(exact[t, rigid], out[t, rigid])
+        aligned = exact[t] @ m.T + b
+        errors.append(np.linalg.norm(aligned[lower] - out[t, lower], axis=-1).mean() / np.linalg.norm(out[t, 45] - out[t, 36]))
+    assert np.mean(errors) < 0.04, np.mean(errors)
+
+
 def test_relative_keeps_identity_when_the_driver_holds_an_expression(model, people):
     """A driver holding an expression (anger, 80% of the frames) does not leak it into the identity: the
     transfer stays positive and close to the one with a driver that does not hold it."""

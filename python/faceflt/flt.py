@@ -6,13 +6,15 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
     face (LivePortrait's relative motion, done with the 3D face model). Every landmark, the reference's
     and the driver's, is lifted into the model's canonical frame (``fitting.lift``: on its camera ray at
     the fitted face's depth; what the pictures show beyond the model stays). The driver's neutral face is
-    the median of its frontal frames with the mouth closed, as the detector saw them; the reference's face
-    is its picture with the fitted expression taken away. The difference between the two (the reference
-    scaled to the driver's eye distance and centred on the driver's eyes and nose; the inner lips' opening
-    left to the driver) is the identity change; each frame's output is the driver's own landmarks (lightly
-    filtered) moved by that change seen under the frame's camera. The driver's identity is never estimated
-    from the model, so an expression held through the clip does not leak into the identity, and whatever
-    moves in the driver (blinks, lip shapes, asymmetries) moves alike in the output.
+    the median of its frontal frames with the mouth closed, as the detector saw them (in a clip with no
+    such frames, the model's estimate: its least expressive frames less the fitted expression); the
+    reference's face is its picture with the fitted expression taken away. The difference between the two
+    (the reference scaled to the driver's eye distance and centred on the driver's eyes and nose; the
+    inner lips' opening left to the driver) is the identity change; each frame's output is the driver's
+    own landmarks (lightly filtered) moved by that change seen under the frame's camera. The driver's
+    identity is never estimated from the model, so an expression held through the clip does not leak into
+    the identity, and whatever moves in the driver (blinks, lip shapes, asymmetries) moves alike in the
+    output.
 ``project``: the fused face's landmarks (the reference's shape coefficients with the driver's expression
     and camera), jaw following the silhouette (the paper's method without the re-detection).
 ``redetect`` (the paper's): the fused face rendered with the reference's texture and its landmarks
@@ -68,6 +70,7 @@ _RIGID = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
 # closed (inner lips less than this many eye distances apart).
 _NEUTRAL_MAX_YAW = 15.0
 _NEUTRAL_MOUTH_GAP = 0.04
+_NEUTRAL_MIN_FRAMES = 5
 # Upper and lower inner lip points facing each other: how far apart they are is expression (the mouth's
 # opening), so the identity change moves each pair together.
 _INNER_LIPS = ((61, 67), (62, 66), (63, 65))
@@ -101,8 +104,8 @@ def _mouth_gap(points: np.ndarray) -> np.ndarray:
 
 def driver_neutral(model, track: DrivingTrack) -> Neutral:
     """The driver's neutral face: the median of its lifted landmarks over the frames turned less than
-    _NEUTRAL_MAX_YAW with the mouth closed (or, with fewer than 5 of those, the frames that are not turned;
-    or else all). What the driver looks like at rest, taken from what the detector saw: no fitted
+    _NEUTRAL_MAX_YAW with the mouth closed (with fewer than _NEUTRAL_MIN_FRAMES of those, see the fallback
+    below). What the driver looks like at rest, taken from what the detector saw: no fitted
     expression is subtracted, since a face model's expression fit on a resting face is partly the
     person's identity (a wide jaw read as a stretched mouth), and what is subtracted wrongly would come
     back in the output. Measured with `faceflt eval identity` against the median of the quarter of
@@ -114,15 +117,22 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= 20)
     rows = np.flatnonzero(usable)
     fits = track.cameras.select(rows)
-    points = lift(model, shape, fits, track.landmarks[rows]).points
-    complete = np.isfinite(points).all((1, 2))
+    lifted = lift(model, shape, fits, track.landmarks[rows])
+    complete = np.isfinite(lifted.points).all((1, 2))
     frontal = complete & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
     with np.errstate(invalid="ignore"):
         closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
-    pool = next((p for p in (closed, frontal) if p.sum() >= 5), complete)
+    if closed.sum() >= _NEUTRAL_MIN_FRAMES:
+        return Neutral(np.median(lifted.points[closed], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[closed, 1])))
+    # No resting face in the clip (a mouth open throughout: singing, a held shout): only the model can say
+    # what the driver looks like at rest, so the quarter of the frames with the least fitted expression,
+    # less that expression, make the neutral face.
+    pool = frontal if frontal.sum() >= _NEUTRAL_MIN_FRAMES else complete
     if not pool.any():
         raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
-    return Neutral(np.median(points[pool], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[pool, 1])))
+    energy = np.linalg.norm(lifted.expression, axis=-1).mean(1)
+    calm = pool & (energy <= np.quantile(energy[pool], 0.25))
+    return Neutral(np.median(lifted.neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])))
 
 
 def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:
