@@ -86,18 +86,24 @@ def test_ctrl_c_stops_promptly_and_resumes(tmp_path, model_dir):
     video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
     reference = require(IMAGES / "image_0010.png", "image_0010")
     manifest = tmp_path / "jobs.csv"
-    manifest.write_text("reference,driving,out\n" + "".join(f"{reference},{video},out/{k}\n" for k in "abc"))
+    names = "abcdefgh"
+    manifest.write_text("reference,driving,out\n" + "".join(f"{reference},{video},out/{k}\n" for k in names))
     argv = [sys.executable, "-m", "faceflt.cli", "batch", str(manifest), "--workers", "1", "--model-dir", str(model_dir),
             "--max-frames", "50", "--format", "npz"]
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    time.sleep(4)  # the first item is in flight (about 5 s each)
+    seen = []
+    while not any(line.startswith("[1/") for line in seen):  # the first item is done, the second in flight
+        line = proc.stderr.readline()
+        assert line, "the batch ended before its first item was done: " + "".join(seen)
+        seen.append(line)
     os.killpg(proc.pid, signal.SIGINT)
     start = time.perf_counter()
     _, err = proc.communicate(timeout=60)
+    err = "".join(seen) + err
     assert time.perf_counter() - start < 10, "the batch did not stop promptly"
     assert proc.returncode == 130, err
     assert "run the same command again to resume" in err and "Traceback" not in err
     assert not list((tmp_path / "out").glob(".*partial*"))
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert all((tmp_path / "out" / k / "landmarks.npz").is_file() for k in "abc")
+    assert all((tmp_path / "out" / k / "landmarks.npz").is_file() for k in names)
