@@ -97,8 +97,8 @@ def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     offset of up to 4 px per point), driven by another identity that rests on a frontal neutral face: on the
     resting frames the output is the reference's landmarks, similarity-aligned, within 2% of the eye
     distance (the detail kept); on the expressive frames it moves as the driver does. So too when the
-    driver's mouth is open in most of its frames (from frame 14 of 40): its neutral face is taken from the
-    frames where the mouth is closed."""
+    driver's mouth is open in most of its frames (from frame 14 of 40), so that a median over all its
+    frontal frames would be an open mouth."""
     rng = np.random.default_rng(7)
     frames = 40
     no_expression = np.zeros((1, model.num_expression_coefficients))
@@ -118,6 +118,28 @@ def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     # the driver's mouth opening, in eye distances, is the output's
     opening = expression_features(out)[:, 0]
     assert opening[30] - opening[5] == pytest.approx(expression_features(driving)[30, 0] - expression_features(driving)[5, 0], rel=0.1)
+
+
+def test_relative_takes_a_lasting_trait_of_the_driver_as_its_identity(model):
+    """A driver whose resting face carries, in every frame, a trait that the model reads as expression (its
+    blendshape 4 at 1.2, mouth still closed): the trait is the driver's look, not a motion, so on the resting
+    frames the output is the reference's landmarks within 0.8% of the eye distance. A neutral face taken from
+    the model's fit (the expression subtracted, as before) leaves the trait in the output: 1.8%."""
+    rng = np.random.default_rng(7)
+    frames = 40
+    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
+    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0.0, 0.0, 0.0]]))[0]
+    reference = (reference + rng.uniform(-4, 4, reference.shape)).astype(np.float32)
+    expression = np.zeros((frames, model.num_expression_coefficients))
+    expression[:, 4] = 1.2
+    expression[25:, 5] = 0.6
+    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
+    out = relative_output(model, reference, Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0))
+    eye = np.linalg.norm(out[5, 45] - out[5, 36])
+    for t in (2, 5, 10):
+        m, b = _similarity(reference, out[t])
+        error = np.linalg.norm(reference @ m.T + b - out[t], axis=-1).mean() / eye
+        assert error < 0.008, (t, error)
 
 
 def test_relative_leaves_the_mouth_opening_to_the_driver(model):

@@ -6,8 +6,8 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
     face (LivePortrait's relative motion, done with the 3D face model). Every landmark, the reference's
     and the driver's, is lifted into the model's canonical frame (``fitting.lift``: on its camera ray at
     the fitted face's depth; what the pictures show beyond the model stays). The driver's neutral face is
-    the median of its frontal frames with the mouth closed, as the detector saw them (in a clip with no
-    such frames, the model's estimate: its least expressive frames less the fitted expression); the
+    the median of its frontal frames with the mouth closed, as the detector saw them (in a clip with fewer
+    than 5 such frames, the model's estimate: its least expressive frames less the fitted expression); the
     reference's face is its picture with the fitted expression taken away. The difference between the two
     (the reference scaled to the driver's eye distance and centred on the driver's eyes and nose; the
     inner lips' opening left to the driver) is the identity change; each frame's output is the driver's
@@ -120,13 +120,13 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     lifted = lift(model, shape, fits, track.landmarks[rows])
     complete = np.isfinite(lifted.points).all((1, 2))
     frontal = complete & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
-    with np.errstate(invalid="ignore"):
-        closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
+    closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
     if closed.sum() >= _NEUTRAL_MIN_FRAMES:
         return Neutral(np.median(lifted.points[closed], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[closed, 1])))
-    # No resting face in the clip (a mouth open throughout: singing, a held shout): only the model can say
-    # what the driver looks like at rest, so the quarter of the frames with the least fitted expression,
-    # less that expression, make the neutral face.
+    # Fewer than _NEUTRAL_MIN_FRAMES resting frames (a mouth open throughout: singing, a held shout): only
+    # the model can say what the driver looks like at rest, so the quarter of the frontal frames (or, with
+    # fewer than _NEUTRAL_MIN_FRAMES of those, of all frames) with the least fitted expression, less that
+    # expression, make the neutral face.
     pool = frontal if frontal.sum() >= _NEUTRAL_MIN_FRAMES else complete
     if not pool.any():
         raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
@@ -137,14 +137,17 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
 
 def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:
     """(68, 3) model units: the reference's lifted face (neutralised, scaled to the driver's eye distance,
-    centred on the driver's rigid points) minus the driver's neutral face; 0 where either is unknown.
+    centred on the driver's rigid points) minus the driver's neutral face; 0 where either is unknown. The
+    inner lips' facing pairs (_INNER_LIPS) move together, by the mean of their changes (or the known one's),
+    so that how far the mouth is open stays the driver's.
 
     The reference picture is lifted as if seen at the driver's neutral pitch. From 68 points, pitch is
     ambiguous with the face's vertical proportions (a short nose and a chin seen from above look alike),
     so the fitted pitch of a picture holds part of its person's identity: undoing it would take that part
     away. The driver's pitch moves the output relative to its neutral frames instead (measured with
     `faceflt eval identity`: developer set 0.63 -> 0.67, under head turns 0.23 -> 0.32; held-out people
-    0.64 -> 0.67; and again with today's neutral face: 0.63 -> 0.68, 0.71 -> 0.76, 0.61 -> 0.66).
+    0.64 -> 0.67; and again with the frontal, mouth-closed neutral face: 0.63 -> 0.68, 0.71 -> 0.76,
+    0.61 -> 0.66).
 
     Unlike the driver's many frames, the picture is one moment that may hold an expression, so its fitted
     expression is taken away (taking the picture as it is measured 0.68, 0.73 and 0.62 on the same sets)."""
@@ -168,10 +171,13 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
         spread = lambda p: np.sqrt(((p[rigid] - p[rigid].mean(0)) ** 2).sum(1).mean())
         scale = spread(n) / spread(lifted)
     centred = n[rigid].mean(0) + scale * (lifted - lifted[rigid].mean(0))
-    change = np.nan_to_num(centred - n)
-    for i, j in _INNER_LIPS:  # the mouth's opening is the driver's: a pair of lip points moves together
-        change[[i, j]] = (change[i] + change[j]) / 2
-    return change.astype(np.float32)
+    change = centred - n
+    for i, j in _INNER_LIPS:
+        pair = change[[i, j]]
+        known = np.isfinite(pair).all(1)
+        if known.any():
+            change[[i, j]] = pair[known].mean(0)
+    return np.nan_to_num(change).astype(np.float32)
 
 
 def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0) -> np.ndarray:
