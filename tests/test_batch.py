@@ -90,7 +90,10 @@ def test_ctrl_c_stops_promptly_and_resumes(tmp_path, model_dir):
     manifest.write_text("reference,driving,out\n" + "".join(f"{reference},{video},out/{k}\n" for k in names))
     argv = [sys.executable, "-m", "faceflt.cli", "batch", str(manifest), "--workers", "1", "--model-dir", str(model_dir),
             "--max-frames", "50", "--format", "npz"]
-    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # a shell that starts the tests in the background (nohup, `&`) hands them SIGINT ignored, and Python then
+    # keeps it ignored: the batch gets it back as a terminal would give it
+    proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = []
     while not any(line.startswith("[1/") for line in seen):  # the first item is done, the second in flight
         line = proc.stderr.readline()
