@@ -95,10 +95,16 @@ def write_formats(tmp: Path, formats: Sequence[str], context: OutputContext, flt
     return written
 
 
+DEBUG_PANEL = 720
+"""Pixels: the debug video's panels are at most this long on their long side."""
+
+
 def debug_video(path: Path, source, flt: np.ndarray, detections: Detections, model, reference: Reference, cameras,
                 fps: float, status: Sequence[str], draw_resolution: int | None = None, progress: bool = False) -> None:
     """driving frame | driving landmarks | FLT landmarks | the fused face rendered with the reference's texture |
-    the pose image as the dwpose format draws it, each panel labelled."""
+    the pose image as the dwpose format draws it, each panel labelled. Panels larger than DEBUG_PANEL pixels
+    on their long side are shrunk to it: five full-size HD panels make a 10-megapixel frame, slow to encode
+    (8 frames/s for 1080 x 1920 video) and hard to look at."""
     import cv2
 
     from .io import FrameSink
@@ -115,6 +121,12 @@ def debug_video(path: Path, source, flt: np.ndarray, detections: Detections, mod
     sink = FrameSink(path, fps)
     bar = Progress("debug video", len(flt), progress)
     labels = ("driving", "driving landmarks", "FLT landmarks", "render (reference texture)", "pose image written")
+    factor = min(1.0, DEBUG_PANEL / max(size))
+    panel_size = (max(2, round(size[0] * factor)), max(2, round(size[1] * factor)))
+
+    def shrink(image: np.ndarray) -> np.ndarray:
+        return image if image.shape[1::-1] == panel_size else cv2.resize(image, panel_size, interpolation=cv2.INTER_AREA)
+
     try:
         for i, frame in source:
             if i >= len(flt):
@@ -122,15 +134,15 @@ def debug_video(path: Path, source, flt: np.ndarray, detections: Detections, mod
             while i not in meshes:  # the next block of fused meshes, as the video reaches it
                 chunk, fused = next(chunks)
                 meshes = dict(zip(chunk.tolist(), fused.vertices))
-            panels = [frame, frame.copy(), frame.copy(), np.zeros_like(frame)]
+            rendered = renderer.render(meshes[i], cameras, i, background=frame).rgba[0, ..., :3] if cameras.ok[i] else np.zeros_like(frame)
+            pose = draw_at(frame_for(i, size, flt[i], detections, status[i]), resolution)
+            small = shrink(frame)
+            panels = [small, small.copy(), small.copy(), shrink(rendered), shrink(pose)]
             for panel, pts, colour in ((panels[1], driving_lms[i], (255, 64, 64)), (panels[2], flt[i], (64, 255, 64))):
-                for x, y in pts[np.isfinite(pts).all(1)]:
+                for x, y in pts[np.isfinite(pts).all(1)] * factor:
                     cv2.circle(panel, (int(x), int(y)), 2, colour, -1)
-            if cameras.ok[i]:
-                panels[3] = renderer.render(meshes[i], cameras, i, background=frame).rgba[0, ..., :3]
-            panels.append(draw_at(frame_for(i, size, flt[i], detections, status[i]), resolution))
             panels = [np.ascontiguousarray(panel) for panel in panels]
-            scale = max(size) / 640
+            scale = max(panel_size) / 640
             for panel, label in zip(panels, labels):
                 cv2.putText(panel, label, (8, int(24 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, (255, 255, 0),
                             max(1, int(2 * scale)), cv2.LINE_AA)
