@@ -91,6 +91,27 @@ def test_metric_extremes(people):
     assert pooled.transfer == pytest.approx(pasted.transfer) and pooled.pairs == 1
 
 
+def frontal_pair(model, seed: int, expression: np.ndarray, detail: float = 0.0):
+    """A frontal, neutral reference face (with up to ``detail`` px a point of detail the model cannot express)
+    and a frontal driving clip of another identity with ``expression`` (frames, coefficients):
+    (reference (68, 2), driving clip, the reference's shape coefficients)."""
+    rng = np.random.default_rng(seed)
+    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
+    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0.0, 0.0, 0.0]]))[0]
+    if detail:
+        reference = reference + rng.uniform(-detail, detail, reference.shape)
+    frames = len(expression)
+    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
+    return reference.astype(np.float32), Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0), ref_shape
+
+
+def aligned_error(target: np.ndarray, out: np.ndarray, by=slice(None), points=slice(None)) -> float:
+    """The mean distance over ``points`` between ``out`` (68, 2) and ``target`` similarity-aligned onto it by the
+    points ``by``, in ``out``'s eye distances."""
+    m, b = _similarity(target[by], out[by])
+    return float(np.linalg.norm((target @ m.T + b)[points] - out[points], axis=-1).mean() / np.linalg.norm(out[45] - out[36]))
+
+
 @pytest.mark.parametrize("open_from", [25, 14])
 def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     """A frontal, neutral reference face whose landmarks hold detail the model cannot express (a fixed random
@@ -99,25 +120,15 @@ def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     distance (the detail kept); on the expressive frames it moves as the driver does. So too when the
     driver's mouth is open in most of its frames (from frame 14 of 40), so that a median over all its
     frontal frames would be an open mouth."""
-    rng = np.random.default_rng(7)
-    frames = 40
-    no_expression = np.zeros((1, model.num_expression_coefficients))
-    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
-    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], no_expression, [[0.0, 0.0, 0.0]]))[0]
-    reference = (reference + rng.uniform(-4, 4, reference.shape)).astype(np.float32)
-    expression = np.zeros((frames, model.num_expression_coefficients))
+    expression = np.zeros((40, model.num_expression_coefficients))
     expression[open_from:, 5] = 0.6  # the mouth opens
-    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
-    clip = Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0)
+    reference, clip, _ = frontal_pair(model, 7, expression, detail=4.0)
     out = relative_output(model, reference, clip)
-    eye = np.linalg.norm(out[5, 45] - out[5, 36])
     for t in (2, 5, 10):
-        m, b = _similarity(reference, out[t])
-        error = np.linalg.norm(reference @ m.T + b - out[t], axis=-1).mean() / eye
-        assert error < 0.02, (t, error)
+        assert aligned_error(reference, out[t]) < 0.02, (t, aligned_error(reference, out[t]))
     # the driver's mouth opening, in eye distances, is the output's
-    opening = expression_features(out)[:, 0]
-    assert opening[30] - opening[5] == pytest.approx(expression_features(driving)[30, 0] - expression_features(driving)[5, 0], rel=0.1)
+    opening, driven = expression_features(out)[:, 0], expression_features(clip.landmarks)[:, 0]
+    assert opening[30] - opening[5] == pytest.approx(driven[30] - driven[5], rel=0.1)
 
 
 def test_relative_takes_a_lasting_trait_of_the_driver_as_its_identity(model):
@@ -125,40 +136,27 @@ def test_relative_takes_a_lasting_trait_of_the_driver_as_its_identity(model):
     blendshape 4 at 1.2, mouth still closed): the trait is the driver's look, not a motion, so on the resting
     frames the output is the reference's landmarks within 0.8% of the eye distance. A neutral face taken from
     the model's fit (the expression subtracted, as before) leaves the trait in the output: 1.8%."""
-    rng = np.random.default_rng(7)
-    frames = 40
-    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
-    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0.0, 0.0, 0.0]]))[0]
-    reference = (reference + rng.uniform(-4, 4, reference.shape)).astype(np.float32)
-    expression = np.zeros((frames, model.num_expression_coefficients))
+    expression = np.zeros((40, model.num_expression_coefficients))
     expression[:, 4] = 1.2
     expression[25:, 5] = 0.6
-    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
-    out = relative_output(model, reference, Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0))
-    eye = np.linalg.norm(out[5, 45] - out[5, 36])
+    reference, clip, _ = frontal_pair(model, 7, expression, detail=4.0)
+    out = relative_output(model, reference, clip)
     for t in (2, 5, 10):
-        m, b = _similarity(reference, out[t])
-        error = np.linalg.norm(reference @ m.T + b - out[t], axis=-1).mean() / eye
-        assert error < 0.008, (t, error)
+        assert aligned_error(reference, out[t]) < 0.008, (t, aligned_error(reference, out[t]))
 
 
 def test_relative_leaves_the_mouth_opening_to_the_driver(model):
     """A reference picture whose inner lips stand apart in a way the model cannot take away (6 px, pulled
     apart by hand): the output's lips close where the driver's do, and open as far as the driver's do."""
-    rng = np.random.default_rng(5)
-    frames = 40
-    no_expression = np.zeros((1, model.num_expression_coefficients))
-    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
-    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], no_expression, [[0.0, 0.0, 0.0]]))[0].astype(np.float32)
+    expression = np.zeros((40, model.num_expression_coefficients))
+    expression[25:, 5] = 0.6
+    reference, clip, _ = frontal_pair(model, 5, expression)
     reference[[61, 62, 63], 1] -= 3.0
     reference[[65, 66, 67], 1] += 3.0
-    expression = np.zeros((frames, model.num_expression_coefficients))
-    expression[25:, 5] = 0.6
-    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, np.zeros((frames, 3))))
-    out = relative_output(model, reference, Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0))
+    out = relative_output(model, reference, clip)
     gap = lambda lms: np.mean([lms[:, j, 1] - lms[:, i, 1] for i, j in ((61, 67), (62, 66), (63, 65))], 0)
-    steady = np.r_[0:24, 28:frames]  # the light filter smooths the step at frame 25
-    np.testing.assert_allclose(gap(out)[steady], gap(driving)[steady], atol=0.5)
+    steady = np.r_[0:24, 28:40]  # the light filter smooths the step at frame 25
+    np.testing.assert_allclose(gap(out)[steady], gap(clip.landmarks)[steady], atol=0.5)
 
 
 def test_relative_with_a_mouth_open_throughout(model):
@@ -166,25 +164,16 @@ def test_relative_with_a_mouth_open_throughout(model):
     face is the exact answer's (the reference's shape with the driver's expression, similarity-aligned by the
     eyes and nose) within 4% of the eye distance, not the reference's closed mouth moved by the driver's
     motion only."""
-    rng = np.random.default_rng(9)
     frames = 40
-    ref_shape, shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
-    reference = syn.landmarks(model, syn.truth(model, ref_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0.0, 0.0, 0.0]]))[0]
     expression = np.zeros((frames, model.num_expression_coefficients))
     expression[:, 5] = 0.5 + 0.2 * np.sin(np.arange(frames) / 4.0)  # open, more or less
-    ypr = np.zeros((frames, 3))
-    driving = syn.landmarks(model, syn.truth(model, np.tile(shape, (frames, 1)), expression, ypr))
-    assert (expression_features(driving)[:, 0] > 0.1).all()  # never closed
-    exact = syn.landmarks(model, syn.truth(model, np.tile(ref_shape, (frames, 1)), expression, ypr))
-    out = relative_output(model, reference, Clip("d", Path("d.mp4"), driving, np.ones((frames, 68), np.float32), SIZE, 30.0))
-    rigid = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
-    lower = np.r_[5:12, 48:68]  # chin and mouth
-    errors = []
-    for t in range(frames):
-        m, b = _similarity(exact[t, rigid], out[t, rigid])
-        aligned = exact[t] @ m.T + b
-        errors.append(np.linalg.norm(aligned[lower] - out[t, lower], axis=-1).mean() / np.linalg.norm(out[t, 45] - out[t, 36]))
-    assert np.mean(errors) < 0.04, np.mean(errors)
+    reference, clip, ref_shape = frontal_pair(model, 9, expression)
+    assert (expression_features(clip.landmarks)[:, 0] > 0.1).all()  # never closed
+    exact = syn.landmarks(model, syn.truth(model, np.tile(ref_shape, (frames, 1)), expression, np.zeros((frames, 3))))
+    out = relative_output(model, reference, clip)
+    rigid, lower = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45], np.r_[5:12, 48:68]  # eyes and nose; chin and mouth
+    error = np.mean([aligned_error(exact[t], out[t], by=rigid, points=lower) for t in range(frames)])
+    assert error < 0.04, error
 
 
 def test_relative_keeps_identity_when_the_driver_holds_an_expression(model, people):
