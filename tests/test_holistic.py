@@ -81,11 +81,14 @@ def test_default_pose_video_of_a_dance_has_body_hands_and_face(tmp_path, capsys)
 
 def test_tracking_agrees_with_detecting_each_frame():
     """track() follows the person in chunks (two graphs at once on their own parts): the same landmarks as each
-    frame detected on its own, to within 3% of the eye distance; a new video starts afresh."""
+    frame detected on its own, to within 3% of the eye distance, and says as it finishes each frame; a new video
+    starts afresh."""
     video = require(VIDEOS / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
     frames = [frame for i, frame in open_frames(video) if i < 48]
     detector = make_detector("holistic")
-    tracked = detector.track(frames, first=True)
+    done = []
+    tracked = detector.track(frames, first=True, progress=done.append)
+    assert done == [1] * 48  # frame by frame, from both graphs' threads
     still = detector.detect(frames[::8])
     eye = np.linalg.norm(still.landmarks[:, 36] - still.landmarks[:, 45], axis=-1)
     gap = np.linalg.norm(tracked.landmarks[::8] - still.landmarks, axis=-1).mean(-1) / eye
@@ -137,6 +140,30 @@ def test_chunks_keep_every_frame_in_its_row_across_gaps_at_their_edges():
     assert np.isnan(found.landmarks[[127, 128]]).all()
     kept = [i for i in range(290) if i not in (127, 128)]
     np.testing.assert_array_equal(found.landmarks[kept, 0, 0], kept)
+
+
+def test_the_progress_bar_moves_frame_by_frame_where_a_tracking_detector_reports(monkeypatch):
+    """A tracking detector whose track() takes ``progress`` moves the bar as it goes; one that does not moves it
+    when each chunk is done. Either way every frame is counted once."""
+    from faceflt.progress import Progress
+
+    spec = DetectorSpec(name="x", scheme="ibug68", options=object, factory=None, tracks=True)
+    steps = []
+    monkeypatch.setattr(Progress, "step", lambda self, n=1: steps.append(n))
+
+    class Reporting(_Recorder):
+        def track(self, frames, first, progress=None):
+            for _ in frames:
+                progress(1)
+                steps.append("frame")
+            return self.detect(frames)
+
+    frames = [(i, np.zeros((30, 40, 3), np.uint8)) for i in range(20)]
+    detect_driving(iter(frames), Reporting(), spec=spec, progress=True)
+    assert steps == [1, "frame"] * 20  # each step as its frame is done
+    steps.clear()
+    detect_driving(iter(frames), _Recorder(), spec=spec, progress=True)
+    assert steps == [1] * 20
 
 
 def test_first_restarts_the_person_search_even_after_a_short_chunk():

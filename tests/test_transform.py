@@ -472,3 +472,34 @@ def test_a_tiny_reference_face_is_refused(tmp_path, capsys, driving, model_dir):
     assert code == 1 and "the face in the reference picture is too small (8 px between" in err, err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_the_progress_bar_shows_on_a_terminal_frame_by_frame(tmp_path, reference, driving, model_dir):
+    """On a terminal (a pseudo-terminal here, 120 columns), the detection bar counts the frames as the default
+    detector finishes them, though it silences MediaPipe's own output on stderr meanwhile; not only at the end."""
+    import fcntl
+    import re
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    argv = [sys.executable, "-m", "faceflt.cli", "transform", "--reference", str(reference), "--driving", str(driving),
+            "--out", str(tmp_path / "out"), "--max-frames", "60", "--format", "npz", "--model-dir", str(model_dir)]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal's other end closed
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    assert proc.wait(60) == 0, shown.decode(errors="replace")
+    counts = {int(n) for n in re.findall(rb"detecting[^|]*\|[^|]*\| *(\d+)/60", shown)}
+    assert len(counts - {0, 60}) >= 3, shown.decode(errors="replace")

@@ -69,6 +69,7 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     bar = Progress("detecting", total, progress)
+    tracker.on_frame = bar.step  # a detector that reports within a chunk moves the bar itself
 
     def add(index: int, found: Detections, j: int) -> None:
         while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
@@ -79,7 +80,8 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
         for key in ("body", "body_scores", "hands", "hand_scores"):
             value = getattr(found, key)
             rows[key].append(missing[key] if value is None else value[j].astype(np.float32))
-        bar.step()
+        if not tracker.reports:
+            bar.step()
 
     for index, frame in frames:
         if max_frames is not None and index >= max_frames:

@@ -3,7 +3,9 @@ and the callers disable it where stderr is not a terminal."""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 from tqdm import tqdm
 
@@ -14,13 +16,21 @@ class Progress:
     def __init__(self, label: str, total: int | None, enabled: bool, unit: str = "frames") -> None:
         self.done = 0
         shown = enabled and sys.stderr.isatty()  # no carriage-return lines in a log file or a pipe
-        self._bar = tqdm(total=total, desc=label, unit=" " + unit, disable=not shown, file=sys.stderr, dynamic_ncols=True,
-                         leave=False)
-
+        # the bar writes to its own copy of the terminal, so that it still shows while a detector silences
+        # its libraries' chatter on stderr (plugins.builtin.mediapipe_detector._quiet_stderr)
+        self._out = os.fdopen(os.dup(sys.stderr.fileno()), "w") if shown else None
+        self._bar = tqdm(total=total, desc=label, unit=" " + unit, disable=not shown, file=self._out or sys.stderr,
+                         dynamic_ncols=True, leave=False)
+        self._lock = threading.Lock()
 
     def step(self, n: int = 1) -> None:
-        self.done += n
-        self._bar.update(n)
+        """n more done; safe to call from several threads."""
+        with self._lock:
+            self.done += n
+            self._bar.update(n)
 
     def close(self) -> None:
         self._bar.close()
+        if self._out is not None:
+            self._out.close()
+            self._out = None

@@ -3,6 +3,8 @@ face was, re-detecting the whole frame on schedule or when the face is lost."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -38,6 +40,10 @@ class Tracker:
         """crops: False for whole frames only (DetectorSpec.crops); tracks: the detector follows the person itself
         (DetectorSpec.tracks) and gets the frames, in order and in chunks, through its ``track``."""
         self.detector, self.interval, self.crops, self.tracks = detector, interval, crops, tracks
+        self.on_frame: Callable[[int], None] | None = None
+        """Called with n as a tracking detector finishes n more frames, where its ``track`` takes ``progress``."""
+        self.reports = tracks and "progress" in inspect.signature(detector.track).parameters
+        """Whether the detector reports its progress within a chunk (else a chunk is done all at once)."""
         self.region: np.ndarray | None = None
         self.since_full = 0
         self.first = True
@@ -55,7 +61,11 @@ class Tracker:
         """The frames still held (a tracking detector's last chunk)."""
         if not self.pending:
             return []
-        found = self.detector.track([frame for _, frame in self.pending], self.first)
+        frames = [frame for _, frame in self.pending]
+        if self.reports and self.on_frame is not None:
+            found = self.detector.track(frames, self.first, progress=self.on_frame)
+        else:
+            found = self.detector.track(frames, self.first)
         done = [(index, found, j) for j, (index, _) in enumerate(self.pending)]
         self.first, self.pending = False, []
         return done

@@ -77,7 +77,9 @@ class Detector(Protocol):
     (``DetectorSpec.uses_images = False``); the pipeline then gives it whole frames only, never crops. So does a
     whole-body one (``whole_body``: a face crop would cut the body off). One that follows the person through a
     video itself (``tracks``) also offers ``track(frames, first) -> Detections``, which the pipeline calls with
-    the driving video's frames in order, in chunks of consecutive frames (``first`` for the first chunk);
+    the driving video's frames in order, in chunks of consecutive frames (``first`` for the first chunk); if
+    its ``track`` also takes ``progress``, a callable, it calls ``progress(n)`` as it finishes n more frames of
+    the chunk (from any thread), and the progress bar moves frame by frame instead of chunk by chunk;
     ``detect`` then still takes independent pictures (the reference). A detector that holds models, graphs or
     threads may offer ``close()``: the pipeline calls it when done (``faceflt.plugins.close_detector``).
     """

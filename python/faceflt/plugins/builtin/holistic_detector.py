@@ -26,8 +26,8 @@ import contextlib
 import os
 import warnings
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -207,8 +207,9 @@ class HolisticDetector:
         found.landmarks[i], found.confidences[i], found.num_faces[i] = face, 1.0, 1
         found.boxes[i] = (*face.min(0), *face.max(0))
 
-    def track(self, frames: Sequence[np.ndarray], first: bool) -> Detections:
-        """Consecutive frames of a video; ``first``: they start a new one (the person is searched for afresh).
+    def track(self, frames: Sequence[np.ndarray], first: bool, progress: Callable[[int], None] | None = None) -> Detections:
+        """Consecutive frames of a video; ``first``: they start a new one (the person is searched for afresh);
+        ``progress(1)`` is called as each frame is done.
         A chunk of at least ``2 * MIN_PART`` frames is cut into ``workers`` parts followed at once by as many graphs.
         The first part goes on in the graph that saw the previous chunk's last frame; the others start from a fresh
         detection (as a new video does)."""
@@ -228,13 +229,13 @@ class HolisticDetector:
             bounds = np.linspace(0, len(frames), parts + 1).round().astype(int)
             pieces = [frames[bounds[j]:bounds[j + 1]] for j in range(parts)]
             if parts == 1:
-                results = self._follow(order[0], pieces[0])
+                results = self._follow(order[0], pieces[0], progress)
             else:
                 from concurrent.futures import ThreadPoolExecutor, wait
 
                 if self._pool is None:  # MediaPipe's graph waits without the GIL: threads run the parts side by side
                     self._pool = self._keep(ThreadPoolExecutor(self._options.workers, thread_name_prefix="faceflt-holistic"))
-                jobs = [self._pool.submit(self._follow, k, piece) for k, piece in zip(order, pieces)]
+                jobs = [self._pool.submit(self._follow, k, piece, progress) for k, piece in zip(order, pieces)]
                 wait(jobs)  # every part done before anything is raised: no graph is busy when the next call resets it
                 results = [r for job in jobs for r in job.result()]
             self._last = order[-1]  # the graph that saw this chunk's last frame
@@ -243,8 +244,13 @@ class HolisticDetector:
     MIN_PART = 16
     """Frames a part needs to be worth a fresh detection and a graph restart (about 0.1 s)."""
 
-    def _follow(self, k: int, frames: list[np.ndarray]) -> list:
-        return [(im.shape[:2], self._streams[k].process(im)) for im in frames]
+    def _follow(self, k: int, frames: list[np.ndarray], progress: Callable[[int], None] | None = None) -> list:
+        results = []
+        for im in frames:
+            results.append((im.shape[:2], self._streams[k].process(im)))
+            if progress is not None:
+                progress(1)
+        return results
 
     def _convert(self, results) -> Detections:
         n = len(results)
