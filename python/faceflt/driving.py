@@ -61,7 +61,6 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
         crops = not tracks
     else:
         crops, tracks = spec.crops, spec.tracks
-    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks)
     shapes = {"landmarks": (68, 2), "confidences": (68,), "body": (18, 2), "body_scores": (18,), "hands": (2, 21, 2),
               "hand_scores": (2, 21)}
     missing = {k: np.full(shape, 0.0 if k.endswith(("confidences", "scores")) else np.nan, np.float32) for k, shape in shapes.items()}
@@ -69,7 +68,8 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     bar = Progress("detecting", total, progress)
-    tracker.on_frame = bar.step  # a detector that reports within a chunk moves the bar itself
+    # a tracking detector that reports frame by frame moves the bar itself
+    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks, on_frame=bar.step)
 
     def add(index: int, found: Detections, j: int) -> None:
         while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face

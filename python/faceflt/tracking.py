@@ -36,14 +36,15 @@ class Tracker:
     CHUNK_BYTES = 256 << 20
     """A detector that tracks gets the frames in chunks of at most this many bytes (and 128 frames)."""
 
-    def __init__(self, detector, interval: int, crops: bool = True, tracks: bool = False) -> None:
+    def __init__(self, detector, interval: int, crops: bool = True, tracks: bool = False,
+                 on_frame: Callable[[int], None] | None = None) -> None:
         """crops: False for whole frames only (DetectorSpec.crops); tracks: the detector follows the person itself
-        (DetectorSpec.tracks) and gets the frames, in order and in chunks, through its ``track``."""
+        (DetectorSpec.tracks) and gets the frames, in order and in chunks, through its ``track``; on_frame: called
+        with n as such a detector finishes n more frames, where its ``track`` takes ``progress``."""
         self.detector, self.interval, self.crops, self.tracks = detector, interval, crops, tracks
-        self.on_frame: Callable[[int], None] | None = None
-        """Called with n as a tracking detector finishes n more frames, where its ``track`` takes ``progress``."""
-        self.reports = tracks and "progress" in inspect.signature(detector.track).parameters
-        """Whether the detector reports its progress within a chunk (else a chunk is done all at once)."""
+        self.on_frame = on_frame
+        self.reports = on_frame is not None and tracks and "progress" in inspect.signature(detector.track).parameters
+        """Whether on_frame hears of each frame from the detector (else a chunk is done all at once)."""
         self.region: np.ndarray | None = None
         self.since_full = 0
         self.first = True
@@ -62,7 +63,7 @@ class Tracker:
         if not self.pending:
             return []
         frames = [frame for _, frame in self.pending]
-        if self.reports and self.on_frame is not None:
+        if self.reports:
             found = self.detector.track(frames, self.first, progress=self.on_frame)
         else:
             found = self.detector.track(frames, self.first)
