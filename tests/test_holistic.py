@@ -318,3 +318,29 @@ def test_a_whole_body_detector_that_finds_no_body_says_so(tmp_path, model_dir):
     result = faceflt.transform(require(IMAGES / "hallo_6.jpg", "hallo_6.jpg"), close_up, tmp_path / "out", model_dir=model_dir,
                                progress=False)
     assert result.valid.all() and "No body: detector 'holistic' found none in any frame" in result.summary
+
+
+def test_points_placed_outside_the_picture_are_missing():
+    """MediaPipe places a whole hand (and body) even where part of it is beyond the picture's edge: those points are
+    written as missing (score 0), the rest of the hand as found."""
+    from types import SimpleNamespace as NS
+
+    from faceflt.plugins.builtin.holistic_detector import HolisticDetector, HolisticOptions
+
+    h, w = 100, 200
+    hand = [NS(x=0.5 + 0.03 * k, y=0.5) for k in range(21)]  # x from 100 to 220 px: the last 4 points beyond x = 200
+    body = [NS(x=0.5, y=0.5 if j != 15 else 1.2, visibility=0.9) for j in range(33)]  # BlazePose 15, left wrist, below
+    result = NS(pose_landmarks=NS(landmark=body), left_hand_landmarks=NS(landmark=hand), right_hand_landmarks=None,
+                face_landmarks=None)
+    detector = HolisticDetector(HolisticOptions())
+    try:
+        found = detector._convert([((h, w), result)])
+    finally:
+        detector.close()
+    inside = np.arange(21) < 17
+    np.testing.assert_array_equal(found.hand_scores[0, 0], inside.astype(np.float32))
+    assert np.isfinite(found.hands[0, 0, inside]).all() and np.isnan(found.hands[0, 0, ~inside]).all()
+    np.testing.assert_allclose(found.hands[0, 0, 0], [100, 50])
+    assert (found.hand_scores[0, 1] == 0).all() and np.isnan(found.hands[0, 1]).all()  # no right hand
+    assert found.body_scores[0, 7] == 0 and np.isnan(found.body[0, 7]).all()  # OpenPose 7, LWrist: off the picture
+    assert found.body_scores[0, 4] > 0  # the right wrist, inside

@@ -13,7 +13,8 @@ The points are mapped to the layouts the pose-guided models read:
 - body: BlazePose's 33 joints -> OpenPose-18 (the neck is the shoulders' midpoint), scores its visibility;
 - hands: 21 points each, the person's left then right (DWPose's order), score 1 where the hand was found
   (MediaPipe gives a hand as a whole, not per point).
-Joints BlazePose places outside the picture or sees with visibility below ``min_visibility`` are missing.
+Joints BlazePose places outside the picture or sees with visibility below ``min_visibility`` are missing, and so
+are hand points placed outside the picture.
 
 Holistic finds the face through the body; where it finds none (a close-up with no shoulders, a face at the
 frame's edge), the face mesh alone looks at the whole picture (MediaPipe's face detector, then the mesh), so a
@@ -274,8 +275,11 @@ class HolisticDetector:
                 if seen[11] > 0 and seen[12] > 0:
                     body[i, 1], body_scores[i, 1] = (joints[11] + joints[12]) / 2, min(seen[11], seen[12])
             for side, lms in enumerate((r.left_hand_landmarks, r.right_hand_landmarks)):
-                if lms is not None:
-                    hands[i, side], hand_scores[i, side] = points(lms), 1.0
+                if lms is not None:  # a hand at the picture's edge: the points beyond it are missing, as for the body
+                    pts = points(lms)
+                    inside = ((pts >= 0) & (pts < size)).all(1)
+                    hands[i, side] = np.where(inside[:, None], pts, np.nan)
+                    hand_scores[i, side] = inside
             if r.face_landmarks is not None:
                 face = points(r.face_landmarks)[MEDIAPIPE_TO_IBUG68]
                 out.landmarks[i], out.confidences[i] = face, 1.0
