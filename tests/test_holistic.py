@@ -277,6 +277,13 @@ def test_bad_options_say_what_is_allowed():
         make_detector("holistic", workers=0)
     with pytest.raises(ValueError, match=r"min_visibility must be in \[0, 1\], got 2"):
         make_detector("holistic", min_visibility=2)
+    with pytest.raises(ValueError, match="hands_beyond_edge must be true or false, got 'yes'"):
+        make_detector("holistic", hands_beyond_edge="yes")
+    from faceflt.cli import _detector_options
+
+    # the command line's KEY=VALUE: true/false are booleans (not the strings, which would both be true)
+    assert _detector_options(["hands_beyond_edge=False", "workers=1", "min_visibility=0.5"]) == {
+        "hands_beyond_edge": False, "workers": 1, "min_visibility": 0.5}
 
 
 def test_a_given_face_box_runs_the_face_mesh_alone(model_dir):
@@ -344,3 +351,38 @@ def test_points_placed_outside_the_picture_are_missing():
     assert (found.hand_scores[0, 1] == 0).all() and np.isnan(found.hands[0, 1]).all()  # no right hand
     assert found.body_scores[0, 7] == 0 and np.isnan(found.body[0, 7]).all()  # OpenPose 7, LWrist: off the picture
     assert found.body_scores[0, 4] > 0  # the right wrist, inside
+
+
+def _holistic_itself(frames, detector):
+    """MediaPipe's own Holistic solution following the frames, mapped as the detector maps its graph's output."""
+    from mediapipe.python.solutions import holistic
+
+    from faceflt.plugins.builtin.holistic_detector import _quiet
+
+    with _quiet(), holistic.Holistic(static_image_mode=False, model_complexity=1) as graph:
+        return detector._convert([(im.shape[:2], graph.process(im)) for im in frames])
+
+
+@pytest.mark.parametrize("video, frames, hands_at_edge", [("musepose_dance.mp4", 40, False), ("liveportrait_d12.mp4", 150, True)])
+def test_the_graph_is_holistic_less_the_hands_beyond_the_picture(video, frames, hands_at_edge):
+    """The detector's graph is MediaPipe Holistic's with each hand gated on its wrist being in the picture: a dancer
+    (wrists in the picture) gets Holistic's body, face and hands point for point; on a head-and-shoulders video,
+    Holistic's hands at the frame's edge (wrists below it) are not looked for, unless hands_beyond_edge."""
+    from faceflt.plugins.builtin.holistic_detector import HolisticDetector, HolisticOptions
+
+    frames = [frame for i, frame in open_frames(require(VIDEOS / video, video)) if i < frames]
+    runs = {}
+    for beyond in (False, True):
+        with HolisticDetector(HolisticOptions(workers=1, hands_beyond_edge=beyond)) as detector:
+            runs[beyond] = detector.track(frames, first=True)
+            if not beyond:
+                reference = _holistic_itself(frames, detector)
+    for beyond, found in runs.items():
+        for key in ("landmarks", "body", "body_scores"):
+            np.testing.assert_array_equal(getattr(found, key), getattr(reference, key))
+    assert reference.hand_scores.any()  # Holistic finds hands in both videos
+    np.testing.assert_array_equal(runs[True].hands, reference.hands)
+    if hands_at_edge:
+        assert not runs[False].hand_scores.any()
+    else:
+        np.testing.assert_array_equal(runs[False].hands, reference.hands)

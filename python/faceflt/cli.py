@@ -184,12 +184,15 @@ def _detector_options(pairs: list[str], flag: str = "--detector-option") -> dict
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InputError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        for convert in (int, float):
-            try:
-                value = convert(value)
-                break
-            except ValueError:
-                continue
+        if value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        else:
+            for convert in (int, float):
+                try:
+                    value = convert(value)
+                    break
+                except ValueError:
+                    continue
         out[key.replace("-", "_")] = value
     return out
 
@@ -224,7 +227,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                    help="an option of the reference detector, e.g. path=reference_keypoints.npz (keypoints)")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
-                    "path=keypoints/ (keypoints)")
+                    "path=keypoints/ (keypoints), hands_beyond_edge=true (holistic)")
     p.add_argument("--format", default=",".join(default["formats"]),
                     help="comma-separated output formats: dwpose (the pose video), mimicmotion, openpose (CMU's JSON per "
                     "frame), dwpose-png (the pose images as a PNG folder, also for a video), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
