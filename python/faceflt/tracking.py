@@ -34,7 +34,9 @@ class Tracker:
     decides whether a face is there. When it finds none, or on schedule, the whole frame is searched."""
 
     CHUNK_BYTES = 256 << 20
-    """A detector that tracks gets the frames in chunks of at most this many bytes (and 128 frames)."""
+    """A detector that tracks gets the frames in chunks of at most this many bytes (and CHUNK_FRAMES frames)."""
+    CHUNK_FRAMES = 512
+    """The most frames in a chunk."""
 
     def __init__(self, detector, interval: int, crops: bool = True, tracks: bool = False,
                  on_frame: Callable[[int], None] | None = None) -> None:
@@ -55,7 +57,7 @@ class Tracker:
         if not self.tracks:
             return [(index, self.detect(frame), 0)]
         self.pending.append((index, frame))
-        chunk = min(128, max(1, self.CHUNK_BYTES // max(1, frame.nbytes)))
+        chunk = min(self.CHUNK_FRAMES, max(1, self.CHUNK_BYTES // max(1, frame.nbytes)))
         return self.flush() if len(self.pending) >= chunk else []
 
     def flush(self) -> list[tuple[int, Detections, int]]:
