@@ -117,9 +117,13 @@ class _Recorder:
         return self.detect(frames)
 
 
-def test_chunks_keep_every_frame_in_its_row_across_gaps_at_their_edges():
+def test_chunks_keep_every_frame_in_its_row_across_gaps_at_their_edges(monkeypatch):
     """300 frames with 127 and 128 undecodable (at the first chunk's edge) and a --max-frames cut: chunks of 128
-    frames, the first flagged, each row the frame it came from."""
+    frames (CHUNK_FRAMES, set so here; or fewer where CHUNK_BYTES says so), the first flagged, each row the frame it
+    came from."""
+    from faceflt.tracking import Tracker
+
+    monkeypatch.setattr(Tracker, "CHUNK_FRAMES", 128)
     spec = DetectorSpec(name="x", scheme="ibug68", options=object, factory=None, tracks=True)
 
     class Marks(_Recorder):  # each frame's value in its landmarks, to check the rows
@@ -140,6 +144,10 @@ def test_chunks_keep_every_frame_in_its_row_across_gaps_at_their_edges():
     assert np.isnan(found.landmarks[[127, 128]]).all()
     kept = [i for i in range(290) if i not in (127, 128)]
     np.testing.assert_array_equal(found.landmarks[kept, 0, 0], kept)
+    monkeypatch.setattr(Tracker, "CHUNK_BYTES", 100 * size)  # large frames: the bytes bound the chunks
+    recorder.chunks.clear()
+    detect_driving(iter(frames), recorder, spec=spec, max_frames=290)
+    assert recorder.chunks == [(100, True), (100, False), (88, False)]
 
 
 def test_the_progress_bar_moves_frame_by_frame_where_a_tracking_detector_reports(monkeypatch):

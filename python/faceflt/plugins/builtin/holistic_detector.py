@@ -163,12 +163,18 @@ def _follower(options: HolisticOptions):
                         options.min_tracking_confidence,
                 })
             self._allow = (True, True)
+            self._fresh = True
 
         def reset(self) -> None:
-            super().reset()
+            # A graph that has seen nothing yet is as good as new: restarting it would wait for its models to load
+            # and then load them again (0.1 s).
+            if not self._fresh:
+                super().reset()
             self._allow = (True, True)  # a new person: each hand is looked for where the body says it may be
+            self._fresh = True
 
         def process(self, image: np.ndarray):
+            self._fresh = False
             r = super().process({"image": image, "allow_left": self._allow[0], "allow_right": self._allow[1]})
             if r.pose_landmarks is None or options.hands_beyond_edge:
                 self._allow = (True, True)
