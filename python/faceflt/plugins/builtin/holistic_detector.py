@@ -5,8 +5,8 @@ MediaPipe 0.10.14 is the newest release whose wheel carries the pose, hand and f
 solutions nor their models), so it is pinned in faceflt's default install (Python <= 3.12, the versions it has
 wheels for). Its Holistic graph follows one person through a video:
 the body is detected once, then each frame's regions (body, both hands, face) come from the previous
-frame's landmarks, which is what makes it fast (detection alone on 480-512 px video on 2 cores: about 36 frames/s
-with one graph, 47-51 with two following the halves of each chunk at once).
+frame's landmarks, which is what makes it fast (detection alone on LivePortrait's 480-512 px head-and-shoulders
+clips on 2 cores: 18-19 ms a frame with one graph, 10-12 with two following the halves of each chunk at once).
 
 The points are mapped to the layouts the pose-guided models read:
 - face: the 468-point mesh -> 68 iBUG points through ``MEDIAPIPE_TO_IBUG68`` (the jaw is approximate);
