@@ -285,13 +285,13 @@ def test_bad_options_say_what_is_allowed():
         make_detector("holistic", workers=0)
     with pytest.raises(ValueError, match=r"min_visibility must be in \[0, 1\], got 2"):
         make_detector("holistic", min_visibility=2)
-    with pytest.raises(ValueError, match="hands_beyond_edge must be true or false, got 'yes'"):
-        make_detector("holistic", hands_beyond_edge="yes")
+    with pytest.raises(ValueError, match="holistic_hands must be true or false, got 'yes'"):
+        make_detector("holistic", holistic_hands="yes")
     from faceflt.cli import _detector_options
 
     # the command line's KEY=VALUE: true/false are booleans (not the strings, which would both be true)
-    assert _detector_options(["hands_beyond_edge=False", "workers=1", "min_visibility=0.5"]) == {
-        "hands_beyond_edge": False, "workers": 1, "min_visibility": 0.5}
+    assert _detector_options(["holistic_hands=False", "workers=1", "min_visibility=0.5"]) == {
+        "holistic_hands": False, "workers": 1, "min_visibility": 0.5}
 
 
 def test_a_given_face_box_runs_the_face_mesh_alone(model_dir):
@@ -375,13 +375,13 @@ def _holistic_itself(frames, detector):
 def test_the_graph_is_holistic_less_the_hands_beyond_the_picture(video, frames, hands_at_edge):
     """The detector's graph is MediaPipe Holistic's with each hand gated on its wrist being in the picture: a dancer
     (wrists in the picture) gets Holistic's body, face and hands point for point; on a head-and-shoulders video,
-    Holistic's hands at the frame's edge (wrists below it) are not looked for, unless hands_beyond_edge."""
+    Holistic's hands at the frame's edge (wrists below it) are not looked for, unless holistic_hands."""
     from faceflt.plugins.builtin.holistic_detector import HolisticDetector, HolisticOptions
 
     frames = [frame for i, frame in open_frames(require(VIDEOS / video, video)) if i < frames]
     runs = {}
     for beyond in (False, True):
-        with HolisticDetector(HolisticOptions(workers=1, hands_beyond_edge=beyond)) as detector:
+        with HolisticDetector(HolisticOptions(workers=1, holistic_hands=beyond)) as detector:
             runs[beyond] = detector.track(frames, first=True)
             if not beyond:
                 reference = _holistic_itself(frames, detector)
@@ -394,3 +394,37 @@ def test_the_graph_is_holistic_less_the_hands_beyond_the_picture(video, frames, 
         assert not runs[False].hand_scores.any()
     else:
         np.testing.assert_array_equal(runs[False].hands, reference.hands)
+
+
+def test_which_hands_are_looked_for_in_the_next_frame():
+    """Each hand on its own side: looked for where the body's wrist is inside the picture, or where that hand was
+    found; with no body, both."""
+    from types import SimpleNamespace as NS
+
+    from faceflt.plugins.builtin.holistic_detector import hands_to_look_for
+
+    def result(left_wrist, right_wrist, left_found=False, right_found=False):
+        body = [NS(x=0.5, y=0.5, visibility=0.9)] * 33
+        body = body[:15] + [NS(**left_wrist), NS(**right_wrist)] + body[17:]  # BlazePose 15: left wrist, 16: right
+        return NS(pose_landmarks=NS(landmark=body), left_hand_landmarks=NS() if left_found else None,
+                  right_hand_landmarks=NS() if right_found else None)
+
+    inside, below, beside = dict(x=0.4, y=0.9, visibility=0.2), dict(x=0.4, y=1.05, visibility=0.8), dict(x=-0.01, y=0.5, visibility=0.8)
+    assert hands_to_look_for(result(inside, below)) == (True, False)
+    assert hands_to_look_for(result(below, inside)) == (False, True)
+    assert hands_to_look_for(result(beside, below)) == (False, False)
+    assert hands_to_look_for(result(below, beside, left_found=True)) == (True, False)  # a hand followed stays followed
+    assert hands_to_look_for(result(below, below, right_found=True)) == (False, True)
+    assert hands_to_look_for(NS(pose_landmarks=None, left_hand_landmarks=None, right_hand_landmarks=None)) == (True, True)
+
+
+def test_each_picture_starts_afresh():
+    """detect() takes each picture on its own: the second of two gives exactly what it gives alone (the graph is
+    restarted between them, not only marked so)."""
+    video = require(VIDEOS / "musepose_dance.mp4", "musepose_dance.mp4")
+    a, b = [frame for i, frame in open_frames(video) if i in (0, 90)]
+    with make_detector("holistic") as detector:
+        both, alone = detector.detect([a, b]), detector.detect([b])
+    for key in ("landmarks", "body", "hands", "hand_scores"):
+        np.testing.assert_array_equal(getattr(both, key)[1], getattr(alone, key)[0])
+    assert both.found.all() and not np.array_equal(both.body[0], both.body[1])

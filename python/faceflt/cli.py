@@ -227,7 +227,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                    help="an option of the reference detector, e.g. path=reference_keypoints.npz (keypoints)")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                     help="an option of the detector, e.g. upsample=2 (dlib), detector_model=yolox_l.onnx (dwpose), "
-                    "path=keypoints/ (keypoints), hands_beyond_edge=true (holistic)")
+                    "path=keypoints/ (keypoints), holistic_hands=true (holistic)")
     p.add_argument("--format", default=",".join(default["formats"]),
                     help="comma-separated output formats: dwpose (the pose video), mimicmotion, openpose (CMU's JSON per "
                     "frame), dwpose-png (the pose images as a PNG folder, also for a video), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
