@@ -106,6 +106,11 @@ def test_cli_lists_plugins(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert "faceflt.dlib_detector: faceflt" in out and "dlib [ibug68]" in out and "openpose:" in out
+    # each detector's options, with their defaults, under it
+    lines = out.splitlines()
+    holistic = lines[next(i for i, line in enumerate(lines) if line.strip().startswith("holistic [ibug68]")) + 1]
+    assert holistic.strip().startswith("options (--detector-option KEY=VALUE): ") and "workers=2" in holistic
+    assert "holistic_hands=false" in holistic
     if importlib.util.find_spec("faceflt_example"):
         assert "example: faceflt-example 0.1.0; hooks: faceflt_register_detectors" in out
 

@@ -169,9 +169,22 @@ def _plugins(args: argparse.Namespace) -> int:
         version = f"{dist.project_name} {dist.version}" if dist else f"faceflt {__version__} (built in)"
         hooks = ", ".join(sorted(h.name for h in pm.get_hookcallers(plugin) or []))
         print(f"  {name}: {version}; hooks: {hooks}")
+    def options(spec) -> str:
+        import dataclasses
+
+        if not dataclasses.is_dataclass(spec.options):
+            return ""
+        def shown(value) -> str:  # as typed on the command line: true/false for booleans
+            return str(value).lower() if isinstance(value, bool) else repr(value)
+
+        fields = [f"{f.name}={shown(f.default)}" if f.default is not dataclasses.MISSING else
+                  f"{f.name}={shown(f.default_factory())}" if f.default_factory is not dataclasses.MISSING else
+                  f"{f.name} (required)" for f in dataclasses.fields(spec.options)]
+        return f"\n    options (--detector-option KEY=VALUE): {', '.join(fields)}" if fields else ""
+
     print("detectors:")
     for name, spec in available_detectors(pm).items():
-        print(f"  {name} [{spec.scheme}]: {spec.description}{usable(spec)}")
+        print(f"  {name} [{spec.scheme}]: {spec.description}{usable(spec)}{options(spec)}")
     print("output formats:")
     for name, spec in available_writers(pm).items():
         print(f"  {name}: {spec.description}{usable(spec)}")
