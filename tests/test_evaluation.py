@@ -12,6 +12,7 @@ import faceflt
 from faceflt.cli import main
 from faceflt.evaluation import expression_features, identity_features, jitter
 from faceflt.evaluation.clips import Clip, detect_clip
+from faceflt.evaluation.features import FEATURES
 from faceflt.evaluation.transfer import (
     _similarity,
     paste,
@@ -89,6 +90,15 @@ def test_metric_extremes(people):
     # pooled over pairs: a pair whose driver already looks like the reference weighs little
     pooled = summarise([driver, pasted], "paste")
     assert pooled.transfer == pytest.approx(pasted.transfer) and pooled.pairs == 1
+    # where the distance is: each feature's signed, spread-weighted error; the distance is their root sum of squares
+    for s in (driver, pasted, half, rel):
+        assert len(s.errors) == len(FEATURES) and np.sqrt(np.nansum(np.square(s.errors))) == pytest.approx(s.d_output)
+        for side, (d_out, _) in s.turned.items():
+            assert np.sqrt(np.nansum(np.square(s.turned_errors[side]))) == pytest.approx(d_out)
+    np.testing.assert_allclose(pooled.feature_rms, np.abs(pasted.errors))
+    np.testing.assert_allclose(pooled.feature_bias, pasted.errors)
+    # the driver's errors are the reference person's differences from it: paste removes most of them
+    assert np.nansum(np.square(pasted.errors)) < 0.1 * np.nansum(np.square(driver.errors))
 
 
 def frontal_pair(model, seed: int, expression: np.ndarray, detail: float = 0.0):
@@ -225,6 +235,11 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     assert all(selfs[name] < pictures[name] + 0.01 for name in selfs), (selfs, pictures)
     text = write_report(result, tmp_path / "report")
     assert "| relative |" in text and "| relative-2d |" in text
+    assert "Where the distance is, per identity feature" in text and "| relative, turned |" in text
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Where the distance is"))
+    row = next(line for line in lines[start:] if line.startswith("| driver | "))
+    assert row.count("(") == len(FEATURES)  # each feature's RMS with its mean signed error
     assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.md", "scores.json", "identity_pairs.png"}
 
 

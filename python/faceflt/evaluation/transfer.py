@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .clips import Clip
-from .features import distance, identity_features, mouth_gap, turn
+from .features import FEATURES, SPREAD, distance, identity_features, mouth_gap, turn
 from .metrics import EXPRESSION_FEATURES, expression_features, jitter
 
 __all__ = ["ANCHORS", "FRONTAL", "MOUTH_CLOSED", "TURNED", "PairScores", "Person", "Summary", "paste", "person",
@@ -199,6 +199,11 @@ class PairScores:
     amplitude: float
     jitter: float
     frames: int
+    errors: tuple[float, ...] = ()
+    """Per identity feature (FEATURES order), frontal frames: (the output's median - the reference person's) / the
+    feature's spread. d_output is the root sum of their squares (over the finite ones)."""
+    turned_errors: dict[int, tuple[float, ...]] = field(default_factory=dict)
+    """side -> the same over the frames turned that way (the sides of ``turned``)."""
 
     @property
     def transfer(self) -> float:
@@ -225,24 +230,29 @@ def score_pair(reference: Person, driver: Person, method: str, output: np.ndarra
     out = np.where(both[:, None, None], output, np.nan)
     drv = np.where(both[:, None, None], driving, np.nan)
 
-    def d(rows: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-        if rows.sum() < MIN_FRAMES:
-            return float("nan"), float("nan")
-        return distance(_median(identity_features(out[rows])), target), distance(_median(identity_features(drv[rows])), target)
+    spread = np.array([SPREAD[f] for f in FEATURES])
+    nan = (float("nan"),) * len(FEATURES)
 
-    d_out, d_drv = d(_frontal_closed(drv), reference.identity)
-    turned = {}
+    def d(rows: np.ndarray, target: np.ndarray) -> tuple[float, float, tuple[float, ...]]:
+        if rows.sum() < MIN_FRAMES:
+            return float("nan"), float("nan"), nan
+        mine = _median(identity_features(out[rows]))
+        errors = tuple(float(e) for e in (mine - target) / spread)
+        return distance(mine, target), distance(_median(identity_features(drv[rows])), target), errors
+
+    d_out, d_drv, errors = d(_frontal_closed(drv), reference.identity)
+    turned, turned_errors = {}, {}
     for side, target in reference.turned.items():
-        pair = d(_turned(drv, side), target)
+        *pair, side_errors = d(_turned(drv, side), target)
         if np.isfinite(pair).all():
-            turned[side] = pair
+            turned[side], turned_errors[side] = tuple(pair), side_errors
     e_out, e_drv = expression_features(out), expression_features(drv)
     corr = {name: _corr(e_out[:, k], e_drv[:, k]) for k, name in enumerate(EXPRESSION_FEATURES)}
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = [np.nanstd(e_out[both, k]) / np.nanstd(e_drv[both, k]) for k in range(len(EXPRESSION_FEATURES))]
     amplitude = float(np.nanmedian(ratios)) if np.isfinite(ratios).any() else float("nan")
     return PairScores(reference.name, driver.name, method, d_out, d_drv, turned, corr, amplitude,
-                      jitter(out) / jitter(drv), int(both.sum()))
+                      jitter(out) / jitter(drv), int(both.sum()), errors, turned_errors)
 
 
 def self_transfer_error(output: np.ndarray, landmarks: np.ndarray) -> float:
@@ -269,6 +279,13 @@ class Summary:
     turned_cases: int = 0
     """How many (pair, side) cases the head-turn figure pools: both people turned that way in their frames. A
     figure over a handful of cases is a small sample, and the report says how many."""
+    feature_rms: tuple[float, ...] = ()
+    """Per identity feature (FEATURES order): the root mean square over the pairs of PairScores.errors (where the
+    frontal distance is), ..."""
+    feature_bias: tuple[float, ...] = ()
+    """... their mean (an error the method makes one way on most pairs), ..."""
+    turned_feature_rms: tuple[float, ...] = ()
+    """... and the root mean square over the head-turn cases."""
 
 
 def summarise(scores: list[PairScores], method: str) -> Summary:
@@ -279,9 +296,20 @@ def summarise(scores: list[PairScores], method: str) -> Summary:
     sides = [v for s in mine for v in s.turned.values()]
     turned = pooled([o for o, _ in sides], [d for _, d in sides]) if sides else float("nan")
     mean = lambda values: float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+    def per_feature(rows: list[tuple[float, ...]], f) -> tuple[float, ...]:
+        if not rows:
+            return (float("nan"),) * len(FEATURES)
+        e = np.array(rows, np.float64)
+        return tuple(f(e[np.isfinite(e[:, k]), k]) if np.isfinite(e[:, k]).any() else float("nan") for k in range(e.shape[1]))
+
+    rms = lambda e: float(np.sqrt(np.mean(e ** 2)))
+    fronts = [s.errors for s in frontal if s.errors]
+    turns = [e for s in mine for e in s.turned_errors.values()]
     return Summary(method, transfer, turned, mean([s.fidelity for s in mine]), mean([s.amplitude for s in mine]),
                    mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine),
-                   len(sides))
+                   len(sides), per_feature(fronts, rms), per_feature(fronts, lambda e: float(e.mean())),
+                   per_feature(turns, rms))
 
 
 
