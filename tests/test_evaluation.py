@@ -14,10 +14,13 @@ from faceflt.evaluation import expression_features, identity_features, jitter
 from faceflt.evaluation.clips import Clip, detect_clip
 from faceflt.evaluation.features import FEATURES
 from faceflt.evaluation.transfer import (
+    PairScores,
     _similarity,
+    interval,
     paste,
     person,
     relative_2d,
+    resampled,
     score_pair,
     self_transfer_error,
     summarise,
@@ -96,6 +99,9 @@ def test_metric_extremes(people):
         for side, (d_out, _) in s.turned.items():
             assert np.sqrt(np.nansum(np.square(s.turned_errors[side]))) == pytest.approx(d_out)
     np.testing.assert_allclose(pooled.feature_rms, np.abs(pasted.errors))
+    # the interval over resamplings of the people: with one pair, every resampling that holds both people gives
+    # that pair's figure
+    assert pooled.interval == pytest.approx((pasted.transfer, pasted.transfer))
     np.testing.assert_allclose(pooled.feature_bias, pasted.errors)
     # the driver's errors are the reference person's differences from it: paste removes most of them
     assert np.nansum(np.square(pasted.errors)) < 0.1 * np.nansum(np.square(driver.errors))
@@ -236,6 +242,11 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     text = write_report(result, tmp_path / "report")
     assert "| relative |" in text and "| relative-2d |" in text
     assert "Where the distance is, per identity feature" in text and "| relative, turned |" in text
+    assert "Paired differences" in text and "| relative - paste |" in text and "| relative - relative-2d |" in text
+    # the interval of each figure holds it (here: two people, one resampling in two holds both)
+    for s in result.summaries:
+        lo, hi = s.interval
+        assert lo - 1e-9 <= s.transfer <= hi + 1e-9, (s.method, s.transfer, s.interval)
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("Where the distance is"))
     row = next(line for line in lines[start:] if line.startswith("| driver | "))
@@ -281,3 +292,24 @@ def test_synthetic_benchmark_knows_the_answer(model):
     r = synthetic_benchmark(model, pairs=4, frames=40, seed=0)
     assert set(r) == {"none", "relative", "project"}
     assert r["relative"]["inner"] < r["none"]["inner"] and r["project"]["inner"] < r["none"]["inner"]
+
+
+def test_people_resamplings_pair_up_across_methods():
+    """resampled() draws the same people for every method (fixed seed), so a method less itself is 0 in every
+    resampling, and a pair with more of the people drawn weighs more: four people, one of whom (D) every method
+    fails on, give an interval that shows it, and a paired difference that is exact where the methods differ by a
+    constant factor."""
+    def pair(a, b, method, d_out, d_drv=1.0):
+        return PairScores(a, b, method, d_out, d_drv, {}, {}, 1.0, 1.0, 10)
+
+    people = "ABCD"
+    scores = [pair(a, b, m, (0.2 if m == "x" else 0.4) * (3.0 if "D" in (a, b) else 1.0))
+              for a in people for b in people if a != b for m in ("x", "y")]
+    x, y = resampled(scores, "x"), resampled(scores, "y")
+    assert np.isfinite(x[0]).mean() > 0.9 and np.isnan(x[1]).all()  # no head-turn cases: NaN
+    np.testing.assert_array_equal(x[0][np.isfinite(x[0])] - resampled(scores, "x")[0][np.isfinite(x[0])], 0)
+    ok = np.isfinite(x[0])
+    # d_out(x) = 0.5 d_out(y) on every pair: 1 - pooled(x) = (1 - pooled(y)) / 2 in every resampling
+    np.testing.assert_allclose(1 - x[0][ok], (1 - y[0][ok]) / 2)
+    lo, hi = interval(x[0])
+    assert lo < summarise(scores, "x").transfer < hi and hi - lo > 0.1  # D in or out of the draw moves it

@@ -41,7 +41,7 @@ from .features import FEATURES, SPREAD, distance, identity_features, mouth_gap, 
 from .metrics import EXPRESSION_FEATURES, expression_features, jitter
 
 __all__ = ["ANCHORS", "FRONTAL", "MOUTH_CLOSED", "TURNED", "PairScores", "Person", "Summary", "paste", "person",
-           "relative_2d", "score_pair", "self_transfer_error", "summarise"]
+           "interval", "relative_2d", "resampled", "score_pair", "self_transfer_error", "summarise"]
 
 FRONTAL = 0.08
 """|turn| at most this: a frontal frame."""
@@ -286,6 +286,50 @@ class Summary:
     """... their mean (an error the method makes one way on most pairs), ..."""
     turned_feature_rms: tuple[float, ...] = ()
     """... and the root mean square over the head-turn cases."""
+    interval: tuple[float, float] = (float("nan"), float("nan"))
+    """A 90% interval of ``transfer`` over the people: the 5th and 95th percentiles of the pooled figure over
+    BOOTSTRAP resamplings of the people (with replacement; each drawn pair weighs as often as it is drawn). People,
+    not pairs, are the independent draws: with a handful of them the interval is wide, and a change smaller than
+    it is not shown to be real."""
+    turned_interval: tuple[float, float] = (float("nan"), float("nan"))
+    """The same for ``transfer_turned``."""
+
+
+BOOTSTRAP = 2000
+"""Resamplings of the people behind Summary.interval (fixed seed: the same scores give the same interval)."""
+
+
+def resampled(scores: list[PairScores], method: str) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled frontal and head-turn figures of ``method`` over BOOTSTRAP resamplings of the people (with
+    replacement; a pair (A, B) weighs as often as A and B are drawn together; NaN where a resampling holds no pair).
+    The same people give the same resamplings (fixed seed), so two methods' arrays can be subtracted: the paired
+    difference, which is much surer than either figure alone."""
+    mine = [s for s in scores if s.method == method]
+    people = sorted({s.reference for s in scores} | {s.driver for s in scores})
+    index = {p: k for k, p in enumerate(people)}
+    n = len(people)
+    out_f, drv_f, out_t, drv_t = (np.zeros((n, n)) for _ in range(4))
+    for s in mine:
+        a, b = index[s.reference], index[s.driver]
+        if math.isfinite(s.d_output) and math.isfinite(s.d_driver):
+            out_f[a, b], drv_f[a, b] = s.d_output, s.d_driver
+        out_t[a, b], drv_t[a, b] = sum(o for o, _ in s.turned.values()), sum(d for _, d in s.turned.values())
+    rng = np.random.default_rng(0)
+    counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(BOOTSTRAP)]).astype(np.float64)
+    weights = counts[:, :, None] * counts[:, None, :]  # the diagonal (A <- A) holds 0
+
+    def pooled(out: np.ndarray, drv: np.ndarray) -> np.ndarray:
+        o, d = (weights * out).sum((1, 2)), (weights * drv).sum((1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(d > 0, 1.0 - o / d, np.nan)
+
+    return pooled(out_f, drv_f), pooled(out_t, drv_t)
+
+
+def interval(values: np.ndarray) -> tuple[float, float]:
+    """The 5th and 95th percentiles of the finite values (NaN, NaN if none)."""
+    values = values[np.isfinite(values)]
+    return (float(np.percentile(values, 5)), float(np.percentile(values, 95))) if len(values) else (float("nan"),) * 2
 
 
 def summarise(scores: list[PairScores], method: str) -> Summary:
@@ -306,10 +350,11 @@ def summarise(scores: list[PairScores], method: str) -> Summary:
     rms = lambda e: float(np.sqrt(np.mean(e ** 2)))
     fronts = [s.errors for s in frontal if s.errors]
     turns = [e for s in mine for e in s.turned_errors.values()]
+    intervals = tuple(interval(r) for r in resampled(scores, method)) if mine else ((float("nan"),) * 2,) * 2
     return Summary(method, transfer, turned, mean([s.fidelity for s in mine]), mean([s.amplitude for s in mine]),
                    mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine),
                    len(sides), per_feature(fronts, rms), per_feature(fronts, lambda e: float(e.mean())),
-                   per_feature(turns, rms))
+                   per_feature(turns, rms), *intervals)
 
 
 

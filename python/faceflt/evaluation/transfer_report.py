@@ -25,9 +25,11 @@ from .transfer import (
     PairScores,
     Person,
     Summary,
+    interval,
     paste,
     person,
     relative_2d,
+    resampled,
     score_pair,
     self_transfer_error,
     summarise,
@@ -116,6 +118,10 @@ def _f(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{v:.2f}"
 
 
+def _range(pair: tuple[float, float]) -> str:
+    return "" if not all(math.isfinite(v) for v in pair) else f"[{pair[0]:.2f}, {pair[1]:.2f}]"
+
+
 def _signed(v: float) -> str:
     return "–" if not math.isfinite(v) else f"{v:+.2f}"
 
@@ -126,14 +132,30 @@ def write_report(result: ProtocolResult, out: Path) -> str:
     n_pairs = len(result.people) * (len(result.people) - 1)
     intro = (f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
              f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
-             "frames (pooled over pairs; see faceflt.evaluation.transfer).")
-    header = ("| method | identity transfer (pooled) | under head turns (cases) | expression fidelity | amplitude | jitter | worst pair "
-              "| self-transfer error |")
+             "frames (pooled over pairs; see faceflt.evaluation.transfer). In brackets, the 5th and 95th percentiles of "
+             "the pooled figure over resamplings of the people: with few people, differences inside them are not shown "
+             "to be real.")
+    header = ("| method | identity transfer (pooled) [90% over people] | under head turns (cases) [90%] | expression fidelity "
+              "| amplitude | jitter | worst pair | self-transfer error |")
     lines = ["# FLT identity-transfer protocol", "", intro, "", header, "|---|---|---|---|---|---|---|---|"]
     for s in result.summaries:
         selfs = list(result.self_transfer.get(s.method, {}).values())
-        lines.append(f"| {s.method} | {_f(s.transfer)} | {_f(s.transfer_turned)} ({s.turned_cases}) | {_f(s.fidelity)} | {_f(s.amplitude)} | "
+        lines.append(f"| {s.method} | {_f(s.transfer)} {_range(s.interval)} | {_f(s.transfer_turned)} ({s.turned_cases}) "
+                     f"{_range(s.turned_interval)} | {_f(s.fidelity)} | {_f(s.amplitude)} | "
                      f"{_f(s.jitter)} | {_f(s.worst_pair)} | {_f(float(np.mean(selfs)) if selfs else math.nan)} |")
+    modes = [m for m in (s.method for s in result.summaries) if m not in ANCHORS]
+    if modes:
+        lines += ["", "Paired differences (each mode's figure less an anchor's, over the same resamplings of the people; "
+                  "90% in brackets: an interval that holds 0 does not show a difference):", "",
+                  "| mode - anchor | identity transfer | under head turns |", "|---|---|---|"]
+        for m in modes:
+            mine = resampled(result.scores, m)
+            for anchor in ("paste", "relative-2d"):
+                theirs = resampled(result.scores, anchor)
+                by = {s.method: s for s in result.summaries}
+                cells = [f"{_signed(getattr(by[m], k) - getattr(by[anchor], k))} {_range(interval(a - b))}"
+                         for k, a, b in (("transfer", mine[0], theirs[0]), ("transfer_turned", mine[1], theirs[1]))]
+                lines.append(f"| {m} - {anchor} | {cells[0]} | {cells[1]} |")
     lines += ["", "Per pair (identity transfer, frontal frames):", ""]
     methods = [s.method for s in result.summaries]
     lines.append("| A <- B | " + " | ".join(methods) + " |")
