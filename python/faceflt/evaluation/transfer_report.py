@@ -148,11 +148,11 @@ def write_report(result: ProtocolResult, out: Path) -> str:
         lines += ["", "Paired differences (each mode's figure less an anchor's, over the same resamplings of the people; "
                   "90% in brackets: an interval that holds 0 does not show a difference):", "",
                   "| mode - anchor | identity transfer | under head turns |", "|---|---|---|"]
+        by = {s.method: s for s in result.summaries}
+        anchors = {anchor: resampled(result.scores, anchor) for anchor in ("paste", "relative-2d")}
         for m in modes:
             mine = resampled(result.scores, m)
-            for anchor in ("paste", "relative-2d"):
-                theirs = resampled(result.scores, anchor)
-                by = {s.method: s for s in result.summaries}
+            for anchor, theirs in anchors.items():
                 cells = [f"{_signed(getattr(by[m], k) - getattr(by[anchor], k))} {_range(interval(a - b))}"
                          for k, a, b in (("transfer", mine[0], theirs[0]), ("transfer_turned", mine[1], theirs[1]))]
                 lines.append(f"| {m} - {anchor} | {cells[0]} | {cells[1]} |")
