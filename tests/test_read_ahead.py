@@ -79,3 +79,61 @@ def test_a_real_video_reads_the_same_ahead():
     ahead = list(ReadAhead(open_frames(video), max_bytes=8 << 20, stop_at=30))
     assert [i for i, _ in ahead] == [i for i, _ in plain]
     assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(ahead, plain))
+
+
+class Broken:
+    """A source whose iteration fails before the first frame, or whose close() fails."""
+
+    def __init__(self, where: str) -> None:
+        self.where, self.index = where, -1
+
+    def __iter__(self):
+        if self.where == "iter":
+            raise OSError("cannot open")
+        return self
+
+    def __next__(self):
+        self.index += 1
+        return self.index, FRAME
+
+    def close(self):
+        raise OSError("cannot close")
+
+
+@pytest.mark.parametrize("where", ["iter", "close"])
+def test_a_source_that_fails_to_start_or_to_close_raises_instead_of_hanging(where):
+    ahead = ReadAhead(Broken(where), max_bytes=3 * FRAME.nbytes, stop_at=5)
+    with pytest.raises(OSError, match=f"cannot {'open' if where == 'iter' else 'close'}"):
+        for _ in ahead:
+            pass
+    assert _threads() == 0
+
+
+def test_a_second_pass_or_a_pass_after_close_is_refused():
+    ahead = ReadAhead(Source(3), max_bytes=1000)
+    assert len(list(ahead)) == 3
+    with pytest.raises(RuntimeError, match="iterated once"):
+        list(ahead)
+    closed = ReadAhead(Source(3), max_bytes=1000)
+    closed.close()
+    with pytest.raises(RuntimeError, match="iterated once"):
+        list(closed)
+
+
+def test_closing_from_another_thread_wakes_a_waiting_consumer():
+    class Slow:
+        def __iter__(self):
+            yield 0, FRAME
+            time.sleep(1.0)  # a slow frame
+            yield 1, FRAME
+
+    ahead = ReadAhead(Slow(), max_bytes=1000)
+    got = []
+    consumer = threading.Thread(target=lambda: got.extend(i for i, _ in ahead))
+    consumer.start()
+    time.sleep(0.2)
+    started = time.perf_counter()
+    ahead.close()  # from this thread, while the consumer waits for frame 1
+    consumer.join(timeout=5)
+    assert not consumer.is_alive() and got == [0] and time.perf_counter() - started < 3
+    assert _threads() == 0

@@ -271,6 +271,22 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
     assert e.value.code == 2
 
 
+def test_a_video_that_stops_decoding_is_named_once(tmp_path, capsys, monkeypatch, reference, driving, model_dir):
+    """An FFmpeg error partway (decoded in the read-ahead thread) reaches the user as one line naming the file once,
+    and nothing is written."""
+    import faceflt.io.frames as frames
+    from faceflt.errors import InputError
+
+    def failing(source):
+        yield 0, np.zeros((source.height, source.width, 3), np.uint8)
+        raise InputError(f"{source.path}: the video could not be decoded (Invalid data); is it corrupt or truncated?")
+
+    monkeypatch.setattr(frames, "_decode", failing)
+    out = tmp_path / "out"
+    _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(out),
+                    "--model-dir", str(model_dir), "--quiet"], f"faceflt: error: {driving}: the video could not be decoded", out)
+
+
 @pytest.mark.parametrize("extra, match", [
     (["--format", "dwpose,bogus"], "unknown output format 'bogus'; available:"),
     (["--detector", "dlib", "--detector-option", "upsample=-1"], "dlib option upsample must be a whole number from 0 to 4, got -1"),

@@ -115,8 +115,8 @@ class Pipeline:
             try:
                 detections = detect_driving(frames, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
                                             total=source.frame_count)
-            except InputError as e:
-                raise InputError(f"{source.path}: {e}") from None
+            except InputError as e:  # the decoder's own errors name the file already
+                raise InputError(str(e) if str(e).startswith(f"{source.path}:") else f"{source.path}: {e}") from None
             finally:
                 frames.close()
             track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),

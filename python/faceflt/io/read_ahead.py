@@ -22,13 +22,15 @@ class ReadAhead:
     """Iterate for the (index, frame) pairs of ``frames``, in order, decoded in a thread up to ``max_bytes`` ahead
     (at least one frame). ``stop_at``: no frame of this index or later is decoded (the job's max_frames). An error
     while decoding is raised to the consumer where it happened, after the frames before it. ``close()`` (or leaving a
-    ``with`` block) stops the thread; iterating to the end closes it too. One consumer, one pass."""
+    ``with`` block) stops the thread, and a consumer waiting then stops too; iterating to the end closes it. One
+    consumer, one pass: iterating again, or after ``close()``, raises RuntimeError."""
 
     def __init__(self, frames: Iterable[tuple[int, np.ndarray]], max_bytes: int, stop_at: int | None = None) -> None:
         self._frames, self._max_bytes, self._stop_at = frames, max_bytes, stop_at
         self._items: deque = deque()
         self._held = 0
         self._closed = False
+        self._started = False
         self._ready = threading.Condition()
         self._thread = threading.Thread(target=self._decode, name="faceflt-read-ahead", daemon=True)
         self._thread.start()
@@ -45,28 +47,35 @@ class ReadAhead:
             return True
 
     def _decode(self) -> None:
-        frames = iter(self._frames)
         end: object = _END
         try:
-            for index, frame in frames:
-                if self._stop_at is not None and index >= self._stop_at:
-                    break
-                if not self._put((index, frame), frame.nbytes):
-                    break
+            frames = iter(self._frames)
+            try:
+                for index, frame in frames:
+                    if self._stop_at is not None and index >= self._stop_at:
+                        break
+                    if not self._put((index, frame), frame.nbytes):
+                        break
+            finally:
+                close = getattr(frames, "close", None)
+                if close is not None:
+                    close()  # the video's container, here in the thread that iterates it
         except BaseException as e:  # raised to the consumer in its turn
             end = e
         finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()  # the video's container, here in the thread that iterates it
             self._put(end, 0)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        if self._started or self._closed:
+            raise RuntimeError("a ReadAhead is iterated once, and not after close()")
+        self._started = True
         try:
             while True:
                 with self._ready:
-                    while not self._items:
+                    while not self._items and not self._closed:
                         self._ready.wait()
+                    if not self._items:  # closed meanwhile (from another thread)
+                        return
                     item = self._items.popleft()
                     if item is not _END and not isinstance(item, BaseException):
                         self._held -= item[1].nbytes
