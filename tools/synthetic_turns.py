@@ -26,7 +26,7 @@ import numpy as np
 
 from faceflt.driving import fit_driving, fit_reference
 from faceflt.evaluation.features import FEATURES, SPREAD, identity_features, mouth_gap
-from faceflt.evaluation.synthetic import truth, truth_landmarks
+from faceflt.evaluation.synthetic import draw_pair, truth_landmarks
 from faceflt.fitting import Cameras, fuse
 from faceflt.flt import Mode, Reference, flt_landmarks
 from faceflt.model import load_model
@@ -55,38 +55,32 @@ def run(model, pairs: int, frames: int, seed: int, exact: str, with_sliding: boo
     spread = np.array([SPREAD[f] for f in FEATURES])
     errors: dict[str, list] = {"driver": [], "relative": []}
     yaws = []
-    no_expression = np.zeros((1, model.num_expression_coefficients))
     for _ in range(pairs):
-        driver_shape, reference_shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
-        t = np.arange(frames)
-        expression = np.zeros((frames, model.num_expression_coefficients))
-        for k in rng.choice(model.num_expression_coefficients, 2, replace=False):
-            expression[:, k] = rng.uniform(0.3, 0.8) * (np.sin(t / rng.uniform(3, 8) + rng.uniform(0, 6)) > 0)
-        ypr = np.c_[40 * np.sin(t / 12 + rng.uniform(0, 6)), 6 * np.sin(t / 11), 4 * np.sin(t / 9)]
-        driving_truth = truth(model, np.tile(driver_shape, (frames, 1)), expression, ypr)
+        pair = draw_pair(rng, model, frames, max_yaw=40.0, yaw_period=12.0)
+        driving_truth, reference_truth = pair.driving(model), pair.picture(model)
         driving = truth_landmarks(model, driving_truth)
-        answer = fuse(model, reference_shape, truth(model, np.tile(reference_shape, (frames, 1)), expression, ypr), guides=driving).landmarks
-        reference_truth = truth(model, reference_shape[None], no_expression, [[0, 0, 0]])
+        answer = fuse(model, pair.reference_shape, pair.answer(model), guides=driving).landmarks
         picture = truth_landmarks(model, reference_truth)
         reference = Reference(picture, fit_reference(model, picture, (512, 512), None, 3.0))
         track = fit_driving(model, driving, np.ones((frames, 68), np.float32), (512, 512), 30.0, identity_lambda=3.0, smoothing=0.0)
         if "c" in exact:
             track = replace(track, cameras=Cameras(**{k: v for k, v in driving_truth.__dict__.items() if k != "shape_coeffs"}))
         if "s" in exact:
-            track = replace(track, driver=replace(track.driver, shape_coeffs=driver_shape[None].astype(np.float32)))
+            track = replace(track, driver=replace(track.driver, shape_coeffs=pair.driver_shape[None].astype(np.float32)))
         if "r" in exact:
-            reference = Reference(picture, replace(reference.fit, shape_coeffs=reference_shape[None].astype(np.float32),
+            reference = Reference(picture, replace(reference.fit, shape_coeffs=pair.reference_shape[None].astype(np.float32),
                                                    **{k: getattr(reference_truth, k) for k in ("expression_coeffs", "rotation", "scale", "translation", "yaw_pitch_roll")}))
         out = flt_landmarks(model, Mode.RELATIVE, reference, track, smoothing=0.0)
         if with_sliding:
             cams = track.cameras
             frontal = np.abs(cams.yaw_pitch_roll[:, 0]) <= 15  # the neutral face's frames, as flt.driver_neutral takes them
-            neutral = frontal & (mouth_gap(driving) < 0.04) if (frontal & (mouth_gap(driving) < 0.04)).sum() >= 5 else frontal
+            closed = frontal & (mouth_gap(driving) < 0.04)
+            neutral = closed if closed.sum() >= 5 else frontal
             out[:, :17] += sliding(model, track.driver.shape_coeffs[0], reference.fit.shape_coeffs[0], cams, driving, neutral)
         exact_features = identity_features(answer)
         errors["driver"].append((identity_features(driving) - exact_features) / spread)
         errors["relative"].append((identity_features(out) - exact_features) / spread)
-        yaws.append(np.abs(ypr[:, 0]))
+        yaws.append(np.abs(pair.ypr[:, 0]))
     yaw = np.concatenate(yaws)
     table = {}
     for method, e in errors.items():

@@ -17,7 +17,7 @@ import numpy as np
 from .. import _core
 from ..fitting import Cameras, fuse
 
-__all__ = ["Truth", "sample", "synthetic_benchmark", "truth", "truth_landmarks"]
+__all__ = ["Pair", "Truth", "draw_pair", "sample", "synthetic_benchmark", "truth", "truth_landmarks"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,43 @@ def sample(rng: np.random.Generator, model, n: int, max_yaw: float = 25.0):
     return shape, expression, ypr
 
 
+@dataclass(frozen=True)
+class Pair:
+    """A driver and a reference of different identities, and the driver's motion over T frames."""
+
+    driver_shape: np.ndarray
+    """(m,) identity coefficients."""
+    reference_shape: np.ndarray
+    """(m,)."""
+    expression: np.ndarray
+    """(T, K): two expressions switching on and off."""
+    ypr: np.ndarray
+    """(T, 3) degrees: the head turning (yaw up to ``max_yaw``), nodding and rolling a little."""
+
+    def driving(self, model) -> Truth:
+        return truth(model, np.tile(self.driver_shape, (len(self.ypr), 1)), self.expression, self.ypr)
+
+    def answer(self, model) -> Truth:
+        """The exact FLT answer's parameters: the reference's identity wearing the driver's expression and pose."""
+        return truth(model, np.tile(self.reference_shape, (len(self.ypr), 1)), self.expression, self.ypr)
+
+    def picture(self, model) -> Truth:
+        """The reference picture's: frontal, no expression."""
+        return truth(model, self.reference_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0, 0, 0]])
+
+
+def draw_pair(rng: np.random.Generator, model, frames: int, max_yaw: float = 15.0, yaw_period: float = 15.0) -> Pair:
+    """A random Pair: identities ~N(0, 1); two of the expressions each on and off at its own pace; yaw a sine of
+    ``max_yaw`` degrees and period 2 pi ``yaw_period`` frames."""
+    driver_shape, reference_shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
+    t = np.arange(frames)
+    expression = np.zeros((frames, model.num_expression_coefficients))
+    for k in rng.choice(model.num_expression_coefficients, 2, replace=False):
+        expression[:, k] = rng.uniform(0.3, 0.8) * (np.sin(t / rng.uniform(3, 8) + rng.uniform(0, 6)) > 0)
+    ypr = np.c_[max_yaw * np.sin(t / yaw_period + rng.uniform(0, 6)), 6 * np.sin(t / 11), 4 * np.sin(t / 9)]
+    return Pair(driver_shape, reference_shape, expression, ypr)
+
+
 def outline_distance(points: np.ndarray, outline: np.ndarray) -> np.ndarray:
     """(T, K, 2) points -> (T, K) distance of each to the polyline outline (T, L, 2) of its frame."""
     a, b = outline[:, :-1], outline[:, 1:]
@@ -91,20 +128,12 @@ def synthetic_benchmark(model, pairs: int = 8, frames: int = 60, noise: float = 
     modes = (Mode.RELATIVE, Mode.PROJECT)
     errors: dict[str, list[np.ndarray]] = {m: [] for m in ("none", *(m.value for m in modes))}
     for _ in range(pairs):
-        driver_shape, reference_shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
-        t = np.arange(frames)
-        expression = np.zeros((frames, model.num_expression_coefficients))
-        for k in rng.choice(model.num_expression_coefficients, 2, replace=False):
-            expression[:, k] = rng.uniform(0.3, 0.8) * (np.sin(t / rng.uniform(3, 8) + rng.uniform(0, 6)) > 0)
-        ypr = np.c_[15 * np.sin(t / 15 + rng.uniform(0, 6)), 6 * np.sin(t / 11), 4 * np.sin(t / 9)]
-        driving_truth = truth(model, np.tile(driver_shape, (frames, 1)), expression, ypr)
-        answer_truth = truth(model, np.tile(reference_shape, (frames, 1)), expression, ypr)
-        clean = truth_landmarks(model, driving_truth)
+        pair = draw_pair(rng, model, frames)
+        clean = truth_landmarks(model, pair.driving(model))
         driving = (clean + rng.normal(0, noise, clean.shape)).astype(np.float32)
         # the exact answer's jaw follows the same silhouette rule, guided by the clean driving landmarks
-        answer = fuse(model, reference_shape, answer_truth, guides=clean).landmarks
-        ref_truth = truth(model, reference_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0, 0, 0]])
-        ref_lms = (truth_landmarks(model, ref_truth) + rng.normal(0, noise, (1, 68, 2))).astype(np.float32)
+        answer = fuse(model, pair.reference_shape, pair.answer(model), guides=clean).landmarks
+        ref_lms = (truth_landmarks(model, pair.picture(model)) + rng.normal(0, noise, (1, 68, 2))).astype(np.float32)
         reference = Reference(ref_lms, fit_reference(model, ref_lms, (512, 512), None, identity_lambda))
         track = fit_driving(model, driving, np.ones((frames, 68), np.float32), (512, 512), 30.0,
                             identity_lambda=identity_lambda, smoothing=0.0)
