@@ -255,6 +255,8 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
     broken.write_bytes(driving.read_bytes()[:5000])
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(broken), "--out", str(out), *base],
            "broken.mp4: not a readable video", out)
+    _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(broken), "--out", str(out), *base],
+           "is the file complete? Use a complete copy, or re-encode it", out)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(empty), "--out", str(out), *base],
@@ -356,6 +358,34 @@ def test_a_truncated_video_is_kept_with_a_warning(tmp_path, reference, driving, 
                                progress=False)
     assert 30 < len(result.landmarks) < 90 and result.valid.sum() > 30
     assert "the file may be truncated" in result.summary
+
+
+def test_a_truncated_matroska_video_is_noticed_by_its_duration(tmp_path, reference, driving, model_dir):
+    """Matroska and WebM declare no frame count: the duration stands in (to a frame), so a .mkv cut short warns as
+    an .mp4 does, and a whole one does not."""
+    import av
+
+    whole = tmp_path / "whole.mkv"
+    with av.open(str(driving)) as src, av.open(str(whole), "w") as dst:
+        stream = dst.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 256, 256, "yuv420p"
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 40:
+                break
+            image = frame.to_ndarray(format="rgb24")[::2, ::2]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")):
+                dst.mux(packet)
+        for packet in stream.encode():
+            dst.mux(packet)
+    source = open_frames(whole)
+    assert source.frame_count == 40 and not source.counted
+    kept = faceflt.transform(reference, whole, tmp_path / "whole_out", model_dir=str(model_dir), formats=("npz",), progress=False)
+    assert len(kept.landmarks) == 40 and "may be truncated" not in kept.summary
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size * 3 // 5])
+    result = faceflt.transform(reference, truncated, tmp_path / "out", model_dir=str(model_dir), formats=("npz",), progress=False)
+    assert 10 < len(result.landmarks) < 35
+    assert "frames before the 40 its container implies by its duration; the file may be truncated" in result.summary
 
 
 def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving, model_dir):

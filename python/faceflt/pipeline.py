@@ -186,8 +186,9 @@ class Pipeline:
             damage += (f" {resized} frames of another size than the first were resized to {source.width}x{source.height}, "
                        "so that every frame's points are in the same pixels.")
         if source.missing_at_end and o.max_frames is None:
+            declared = "declares" if source.counted else "implies by its duration"
             damage += (f" Warning: the video ended {source.missing_at_end} frames before the {source.frame_count} its container "
-                       "declares; the file may be truncated.")
+                       f"{declared}; the file may be truncated.")
         rate = f", {fps:.2f} fps" if source.kind != "image" else ""
         body = p.detections.body
         bodies = 0 if body is None else int(np.isfinite(body).all(-1).any(-1).sum())

@@ -44,11 +44,14 @@ class FrameSource:
     width: int
     height: int
     fps: float
-    frame_count: int | None  # None when the container does not say
+    frame_count: int | None
+    """As the container declares it, or as its duration and frame rate imply (``counted`` False); None: not known."""
     lost: int = 0
     """After iterating a video: frames that could not be decoded (their indices are skipped)."""
     missing_at_end: int = 0
     """After iterating a video: frames the container declares beyond the last one decoded (a truncated file)."""
+    counted: bool = True
+    """Whether ``frame_count`` is the container's own count (else an estimate from its duration, good to a frame)."""
     resized: list[int] = field(default_factory=list)
     """After iterating: the indices of frames of another size than the first (a folder of mixed pictures, a stream
     that changes resolution), resized to (width, height) so that every frame's coordinates mean the same pixels."""
@@ -109,7 +112,8 @@ def _decode(source: FrameSource) -> Iterator[tuple[int, np.ndarray]]:
                     index += 1
     except av.error.FFmpegError as e:
         raise InputError(f"{source.path}: the video could not be decoded ({e}); is it corrupt or truncated?") from e
-    if source.frame_count and index < source.frame_count:
+    # an estimated count may be a frame off (how a container counts the last frame's duration)
+    if source.frame_count and index < source.frame_count - (0 if source.counted else 1):
         source.missing_at_end = source.frame_count - index
 
 
@@ -138,11 +142,15 @@ def open_frames(path: str | Path) -> FrameSource:
             stream = container.streams.video[0]
             fps = float(stream.average_rate or stream.base_rate or DEFAULT_FPS)
             count = stream.frames or None
+            counted = count is not None
+            if count is None and container.duration and fps:  # Matroska and WebM give no count: the duration does
+                count = round(container.duration / 1e6 * fps) or None
             width, height = stream.codec_context.width, stream.codec_context.height
             first = next(iter(container.decode(stream)), None)
             if first is None:
                 raise InputError(f"{path}: the video holds no frames")
             width, height = first.width, first.height
     except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable video or image ({e})") from e
-    return FrameSource(path, "video", width, height, fps, count)
+        raise InputError(f"{path}: not a readable video or image ({e}); is the file complete? Use a complete copy, or "
+                         "re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4)") from e
+    return FrameSource(path, "video", width, height, fps, count, counted=counted)

@@ -22,8 +22,9 @@ class ReadAhead:
     """Iterate for the (index, frame) pairs of ``frames``, in order, decoded in a thread up to ``max_bytes`` ahead
     (at least one frame). ``stop_at``: no frame of this index or later is decoded (the job's max_frames). An error
     while decoding is raised to the consumer where it happened, after the frames before it. ``close()`` (or leaving a
-    ``with`` block) stops the thread, and a consumer waiting then stops too; iterating to the end closes it. One
-    consumer, one pass: iterating again, or after ``close()``, raises RuntimeError."""
+    ``with`` block) stops the thread, and a consumer waiting then stops too; iterating to the end, or to an error, closes
+    it. One consumer, one pass (a second pass finds nothing, as with any iterator); iterating after ``close()`` raises
+    RuntimeError."""
 
     def __init__(self, frames: Iterable[tuple[int, np.ndarray]], max_bytes: int, stop_at: int | None = None) -> None:
         self._frames, self._max_bytes, self._stop_at = frames, max_bytes, stop_at
@@ -66,27 +67,30 @@ class ReadAhead:
             self._put(end, 0)
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        if self._started or self._closed:
-            raise RuntimeError("a ReadAhead is iterated once, and not after close()")
+        if self._closed and not self._started:
+            raise RuntimeError("a ReadAhead cannot be iterated after close()")
         self._started = True
-        try:
-            while True:
-                with self._ready:
-                    while not self._items and not self._closed:
-                        self._ready.wait()
-                    if not self._items:  # closed meanwhile (from another thread)
-                        return
-                    item = self._items.popleft()
-                    if item is not _END and not isinstance(item, BaseException):
-                        self._held -= item[1].nbytes
-                    self._ready.notify_all()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
+        return self
+
+    def __next__(self) -> tuple[int, np.ndarray]:
+        # an iterator, not a generator: a consumer that stops early (Ctrl-C) leaves no generator whose clean-up would
+        # run later, where a second interrupt could only be reported as ignored; whoever made it closes it
+        with self._ready:
+            while not self._items and not self._closed:
+                self._ready.wait()
+            if not self._items:  # closed (by another thread, or after the end)
+                raise StopIteration
+            item = self._items.popleft()
+            if item is not _END and not isinstance(item, BaseException):
+                self._held -= item[1].nbytes
+            self._ready.notify_all()
+        if item is _END:
             self.close()
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self.close()
+            raise item
+        return item
 
     def close(self) -> None:
         """Stops the decoding thread and lets go of the frames it holds."""
