@@ -329,3 +329,7 @@ def test_the_synthetic_head_turn_study_runs_and_shows_what_the_readme_says(model
     assert table["relative"][-1] > 1.2 * table["relative"][0], table
     with_sliding = synthetic_turns.run(model, pairs=2, frames=40, seed=1, exact="", with_sliding=True)
     assert np.isfinite(with_sliding["relative"]).all()
+    # the protocol's turn measure reads more yaw per unit of asymmetry as the head pitches up; the fit's yaw does not
+    by_pitch = synthetic_turns.asymmetry_by_pitch(model, faces=2)
+    assert by_pitch[-20][0] < by_pitch[0][0] < by_pitch[20][0] and by_pitch[20][0] > 1.4 * by_pitch[-20][0], by_pitch
+    assert all(1.0 < ratio < 1.3 for _, ratio in by_pitch.values()), by_pitch

@@ -11,6 +11,9 @@ by the driver's true yaw.
 
 ``--truth``: put true parameters in place of fitted ones: ``c`` the driver's cameras, ``s`` the driver's shape,
 ``r`` the reference's shape and camera (``csr``: everything exact; what is left is the transformation's algebra).
+``--asymmetry``: instead, how the protocol's turn measure (the nose-to-jaw asymmetry) and the camera fit's yaw read
+a head turned at each of five pitches: the true yaw per unit of asymmetry, and the fitted yaw against the true.
+
 ``--sliding``: add to the jaw points each face's own sliding along its silhouette (its silhouette vertices in the
 frame against those of its neutral pose, the reference's scaled to the driver's eye distance), the correction
 that a turn asks for when the two faces' jaws differ in depth. Measured with it on real people (README, identity
@@ -25,8 +28,8 @@ from dataclasses import replace
 import numpy as np
 
 from faceflt.driving import fit_driving, fit_reference
-from faceflt.evaluation.features import FEATURES, SPREAD, identity_features, mouth_gap
-from faceflt.evaluation.synthetic import draw_pair, truth_landmarks
+from faceflt.evaluation.features import FEATURES, SPREAD, identity_features, mouth_gap, turn
+from faceflt.evaluation.synthetic import draw_pair, truth, truth_landmarks
 from faceflt.fitting import Cameras, fuse
 from faceflt.flt import Mode, Reference, flt_landmarks
 from faceflt.model import load_model
@@ -89,6 +92,27 @@ def run(model, pairs: int, frames: int, seed: int, exact: str, with_sliding: boo
     return table
 
 
+def asymmetry_by_pitch(model, faces: int = 6, seed: int = 0) -> dict[int, tuple[float, float]]:
+    """pitch (degrees) -> (true yaw per unit of the protocol's asymmetry, fitted yaw / true yaw), each the mean over
+    ``faces`` identities of the median over frames turned more than 10 degrees (yaw swept from -35 to 35)."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for pitch in (-20, -10, 0, 10, 20):
+        per_unit, ratio = [], []
+        for _ in range(faces):
+            shape = rng.normal(0, 1.0, model.num_shape_coefficients)
+            yaw = np.linspace(-35, 35, 60)
+            exact = truth(model, np.tile(shape, (60, 1)), np.zeros((60, model.num_expression_coefficients)),
+                          np.c_[yaw, np.full(60, pitch), np.zeros(60)])
+            landmarks = truth_landmarks(model, exact)
+            track = fit_driving(model, landmarks, np.ones((60, 68), np.float32), (512, 512), 30.0, identity_lambda=3.0, smoothing=0.0)
+            turned = np.abs(yaw) > 10
+            per_unit.append(np.median(yaw[turned] / turn(landmarks)[turned]))
+            ratio.append(np.median(track.cameras.yaw_pitch_roll[turned, 0] / yaw[turned]))
+        out[pitch] = (float(np.mean(per_unit)), float(np.mean(ratio)))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir")
@@ -97,7 +121,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--truth", default="", help="true parameters in place of fitted ones: any of c, s, r")
     parser.add_argument("--sliding", action="store_true", help="add each face's silhouette sliding to the jaw")
+    parser.add_argument("--asymmetry", action="store_true", help="the turn measure and the fitted yaw at five pitches")
     args = parser.parse_args()
+    if args.asymmetry:
+        print("pitch  true yaw per unit asymmetry  fitted / true yaw")
+        for pitch, (per_unit, ratio) in asymmetry_by_pitch(load_model(args.model_dir), seed=args.seed).items():
+            print(f"{pitch:+5d}  {per_unit:27.1f}  {ratio:17.3f}")
+        return
     table = run(load_model(args.model_dir), args.pairs, args.frames, args.seed, args.truth, args.sliding)
     print("mean feature distance to the exact answer (spreads), by the driver's |yaw| in degrees")
     print(f"{'':10s}" + "".join(f"{f'{lo}-{hi}':>8s}" for lo, hi in BINS))
