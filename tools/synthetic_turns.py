@@ -1,6 +1,7 @@
 """Where the head-turn error of ``relative`` comes from, on faces drawn from the model (the exact answer known).
 
-    python tools/synthetic_turns.py ../shared/models/sfm [--truth cs] [--sliding]
+    python tools/synthetic_turns.py ../shared/models/sfm [--truth csr] [--sliding]
+    python tools/synthetic_turns.py ../shared/models/sfm --asymmetry
 
 A driver and a reference of different identities are drawn from the Surrey model; the driver turns its head to
 40 degrees over 90 frames with two expressions switching on and off; the driver's landmarks put the jaw on the
@@ -11,13 +12,14 @@ by the driver's true yaw.
 
 ``--truth``: put true parameters in place of fitted ones: ``c`` the driver's cameras, ``s`` the driver's shape,
 ``r`` the reference's shape and camera (``csr``: everything exact; what is left is the transformation's algebra).
-``--asymmetry``: instead, how the protocol's turn measure (the nose-to-jaw asymmetry) and the camera fit's yaw read
-a head turned at each of five pitches: the true yaw per unit of asymmetry, and the fitted yaw against the true.
 
 ``--sliding``: add to the jaw points each face's own sliding along its silhouette (its silhouette vertices in the
 frame against those of its neutral pose, the reference's scaled to the driver's eye distance), the correction
 that a turn asks for when the two faces' jaws differ in depth. Measured with it on real people (README, identity
 protocol), it was not kept.
+
+``--asymmetry``: instead, how the protocol's turn measure (the nose-to-jaw asymmetry) and the camera fit's yaw read
+a head turned at each of five pitches: the true yaw per unit of asymmetry, and the fitted yaw against the true.
 """
 
 from __future__ import annotations
