@@ -89,43 +89,37 @@ class Pipeline:
         if not references:
             raise InputError("at least one --reference picture is needed")
         source = open_frames(driving)
-        # the video decodes while the model and the detector load and the reference is fitted (a core idles then)
-        frames = ReadAhead(source, READ_AHEAD_BYTES, stop_at=o.max_frames)
-        try:
+        # the video decodes while the model and the detector load and the reference is fitted (a core idles then);
+        # leaving the block stops the decoding however the preparation ends
+        with ReadAhead(source, READ_AHEAD_BYTES, stop_at=o.max_frames) as frames:
             model = load_model(o.model_dir)
             detector = make_detector(o.detector, self.pm, **o.detector_options)
-        except BaseException:
-            frames.close()
-            raise
-        try:
-            spec = available_detectors(self.pm)[o.detector]
-            if o.reference_detector or o.reference_detector_options or not spec.uses_images:
-                ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
-                ref_detector = make_detector(ref_name, self.pm, **o.reference_detector_options)
-            else:
-                ref_detector = detector
             try:
-                reference, ref_found = self._reference(model, ref_detector, references)
-            finally:
-                if ref_detector is not detector:
-                    close_detector(ref_detector)
-            if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
-                raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
-                                 "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
-            try:
-                detections = detect_driving(frames, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
-                                            total=source.frame_count)
-            except InputError as e:  # the decoder's own errors name the file already
-                raise InputError(str(e) if str(e).startswith(f"{source.path}:") else f"{source.path}: {e}") from None
-            finally:
-                frames.close()
-            track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
-                                o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
-                                smoothing=o.smoothing, max_gap=o.max_gap)
-        except BaseException:
-            frames.close()
-            close_detector(detector)
-            raise
+                spec = available_detectors(self.pm)[o.detector]
+                if o.reference_detector or o.reference_detector_options or not spec.uses_images:
+                    ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
+                    ref_detector = make_detector(ref_name, self.pm, **o.reference_detector_options)
+                else:
+                    ref_detector = detector
+                try:
+                    reference, ref_found = self._reference(model, ref_detector, references)
+                finally:
+                    if ref_detector is not detector:
+                        close_detector(ref_detector)
+                if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
+                    raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
+                                     "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
+                try:
+                    detections = detect_driving(frames, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
+                                                total=source.frame_count)
+                except InputError as e:  # the decoder's own errors name the file already
+                    raise InputError(str(e) if str(e).startswith(f"{source.path}:") else f"{source.path}: {e}") from None
+                track = fit_driving(model, detections.landmarks, detections.confidences, (source.width, source.height),
+                                    o.fps or source.rate, identity_lambda=o.identity_lambda, fit_iterations=o.fit_iterations,
+                                    smoothing=o.smoothing, max_gap=o.max_gap)
+            except BaseException:
+                close_detector(detector)
+                raise
         return Prepared(source, model, detector, reference, ref_found, detections, track)
 
     def landmarks(self, p: Prepared, mode: Mode | str | None = None) -> tuple[np.ndarray, np.ndarray]:
