@@ -15,8 +15,8 @@ by the driver's true yaw.
 
 ``--sliding``: add to the jaw points each face's own sliding along its silhouette (its silhouette vertices in the
 frame against those of its neutral pose, the reference's scaled to the driver's eye distance), the correction
-that a turn asks for when the two faces' jaws differ in depth. Measured with it on real people (README, identity
-protocol), it was not kept.
+that a turn asks for when the two faces' jaws differ in depth. Measured with it on real people (docs/identity.md),
+it was not kept.
 
 ``--asymmetry``: instead, how the protocol's turn measure (the nose-to-jaw asymmetry) and the camera fit's yaw read
 a head turned at each of five pitches: the true yaw per unit of asymmetry, and the fitted yaw against the true.

@@ -153,7 +153,10 @@ class FLTTransform:
         frames = [_with_face(f, faces[i]) for i, f in enumerate(frames)]
         if retarget_body:
             frames = _retarget(frames, _frames_from_pose_keypoint(reference_pose_keypoint)[0])
-        return _to_pose_keypoint(frames), numpy_to_images(_draw(frames), reference)
+        docs = _to_pose_keypoint(frames)
+        # drawn from what is returned, read back as FLT Draw Pose reads it: the images are exactly the drawing of the
+        # POSE_KEYPOINT (the normalised coordinates' float rounding can move a point across a pixel's edge)
+        return docs, numpy_to_images(_draw(_frames_from_pose_keypoint(docs)), reference)
 
 
 def _with_face(frame, face: np.ndarray):

@@ -37,8 +37,8 @@ class TransformOptions:
     max_frames: int | None = None
     """Stop after this many driving frames."""
     smoothing: float = 1.0
-    """Strength of the zero-lag One-Euro smoothing of pose and expression, and (a tenth of it) of the
-    driver's landmarks that the relative mode moves (0: off)."""
+    """Strength of the zero-lag One-Euro smoothing of pose and expression (1 Hz minimum cutoff at 1), and of
+    the low-pass on the driver's landmarks that the relative mode moves (10 Hz at 1, 5 Hz at 2; 0: off)."""
     fps: float | None = None
     """Frames per second of the driving frames; None: the video's own (30 for a folder of frames)."""
     draw_resolution: int | None = None
