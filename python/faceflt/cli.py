@@ -256,8 +256,9 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                    help="frames per second of the driving frames (default: the video's own; 30 for a folder of frames)")
     p.add_argument("--smoothing", type=float, default=default["smoothing"],
                     help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
-                    "and of the driver's landmarks that the relative mode moves (1: a 10 Hz low-pass, which takes out "
-                    "about 40%% of the detector's jitter and 1-2%% of the expressions' amplitude; 2: 5 Hz)")
+                    "and of the driver's landmarks that the relative mode moves (a low-pass at 10 Hz / smoothing: at 1, "
+                    "it takes out about 40%% of the detector's jitter and 1-2%% of the expressions' amplitude; it "
+                    "filters nothing at half the frame rate or more, e.g. below 0.67 at 30 fps)")
     p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
     p.add_argument("--max-gap", type=int, default=default["max_gap"],
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")

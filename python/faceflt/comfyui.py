@@ -42,7 +42,7 @@ def images_to_numpy(images: Any) -> np.ndarray:
     return np.ascontiguousarray(np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8))
 
 
-def numpy_to_images(frames: np.ndarray, like: Any = None) -> Any:
+def numpy_to_images(frames: np.ndarray) -> Any:
     """uint8 (B, H, W, 3) -> ComfyUI IMAGE: a float32 torch tensor in [0, 1] where torch is there, else numpy."""
     out = np.asarray(frames, np.float32) / 255.0
     try:
@@ -156,7 +156,7 @@ class FLTTransform:
         docs = _to_pose_keypoint(frames)
         # drawn from what is returned, read back as FLT Draw Pose reads it: the images are exactly the drawing of the
         # POSE_KEYPOINT (the normalised coordinates' float rounding can move a point across a pixel's edge)
-        return docs, numpy_to_images(_draw(_frames_from_pose_keypoint(docs)), reference)
+        return docs, _drawn(docs)
 
 
 def _with_face(frame, face: np.ndarray):
@@ -189,6 +189,11 @@ def _to_pose_keypoint(frames: list) -> list[dict]:
     return [pose_to_openpose(f, "controlnet") for f in frames]
 
 
+def _drawn(pose_keypoint: list) -> Any:
+    """POSE_KEYPOINT -> IMAGE frames, drawn as DWPose draws them."""
+    return numpy_to_images(_draw(_frames_from_pose_keypoint(pose_keypoint)))
+
+
 def _draw(frames: list) -> np.ndarray:
     from .plugins.builtin.dwpose_image import draw_dwpose, to_dwpose_dict
 
@@ -209,7 +214,7 @@ class FLTDrawPose:
     DESCRIPTION = "Draws POSE_KEYPOINT frames as DWPose does, for a pose ControlNet or pose guider."
 
     def draw(self, pose_keypoint) -> tuple:
-        return (numpy_to_images(_draw(_frames_from_pose_keypoint(pose_keypoint))),)
+        return (_drawn(pose_keypoint),)
 
 
 NODE_CLASS_MAPPINGS = {"FLTTransform": FLTTransform, "FLTDrawPose": FLTDrawPose}

@@ -81,13 +81,10 @@ _LIGHT_CUTOFF = 10.0
 
 def _light_filter(landmarks: np.ndarray, fps: float, smoothing: float) -> np.ndarray:
     """The detector's frame-to-frame noise out, the face's motion kept: a zero-phase low-pass at
-    _LIGHT_CUTOFF / ``smoothing`` Hz (``smoothing.lowpass``; 0: off).
-
-    Measured on the 18 people of `faceflt eval identity` against the One-Euro filter at a tenth of the
-    pose's strength (10 Hz minimum cutoff) used before: amplitude 0.96 -> 0.985 (0.946 -> 0.984 on the
-    set where it was lowest), jitter 0.64 -> 0.60, identity transfer the same (paired over the people:
-    frontal -0.001 [-0.004, +0.002], head turns -0.006 [-0.012, +0.002]); fidelity 0.99 -> 0.984, since
-    the noise it takes out counts as a difference from the driver there."""
+    _LIGHT_CUTOFF / ``smoothing`` Hz (``smoothing.lowpass``; 0: off; none either where that is half the frame
+    rate or more). In place of a One-Euro filter at the same cutoff, whose gentle slope took 3-5% off the
+    amplitude of lips and eyes: `faceflt eval identity` over 18 people, amplitude 0.96 -> 0.99, jitter
+    0.64 -> 0.61, identity the same (docs/identity.md, its last section)."""
     if smoothing <= 0:
         return landmarks.astype(np.float32)
     seen = np.isfinite(landmarks).all((1, 2))

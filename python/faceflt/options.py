@@ -38,7 +38,8 @@ class TransformOptions:
     """Stop after this many driving frames."""
     smoothing: float = 1.0
     """Strength of the zero-lag One-Euro smoothing of pose and expression (1 Hz minimum cutoff at 1), and of
-    the low-pass on the driver's landmarks that the relative mode moves (10 Hz at 1, 5 Hz at 2; 0: off)."""
+    the low-pass on the driver's landmarks that the relative mode moves (10 Hz / smoothing, none at half the
+    frame rate or more; 0: both off)."""
     fps: float | None = None
     """Frames per second of the driving frames; None: the video's own (30 for a folder of frames)."""
     draw_resolution: int | None = None

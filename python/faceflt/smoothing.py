@@ -10,8 +10,8 @@ parameters, which the fit makes jitter at every frequency.
 ``lowpass``: a second-order Butterworth low-pass run forwards and backwards (zero phase, as scipy's
 ``filtfilt``). Flat below its cutoff and steep above it: for detected landmarks, whose noise is spread
 evenly up to half the frame rate while a face's motion (speech, blinks) lies mostly below 10 Hz. The
-One-Euro filter's gentle slope, at the same cutoff, takes 5% off the amplitude of lip and eye motion;
-this one 1.5%, for the same reduction of frame-to-frame jitter.
+One-Euro filter's gentle slope, at the same cutoff, takes 4% off the amplitude of lip and eye motion;
+this one under 2%, for the same reduction of frame-to-frame jitter.
 """
 
 from __future__ import annotations
@@ -48,22 +48,23 @@ def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def _per_run(x: np.ndarray, valid: np.ndarray, filtered) -> np.ndarray:
+    """x (float64) with filtered(segment) in place of each run of 3 or more consecutive valid frames."""
+    out = x.copy()
+    for start, stop in runs(valid):
+        if stop - start >= 3:
+            out[start:stop] = filtered(x[start:stop])
+    return out
+
+
 def smooth(x: np.ndarray, valid: np.ndarray, fps: float, strength: float = 1.0) -> np.ndarray:
     """Zero-lag smoothing of x (T, D): the mean of a forward and a backward One-Euro pass, run over
     each run of consecutive valid frames separately (invalid rows are returned unchanged)."""
     x = np.asarray(x, np.float64)
     if strength <= 0 or len(x) < 3:
         return x.copy()
-    out = x.copy()
     min_cutoff = 1.0 / strength
-    for start, stop in runs(valid):
-        if stop - start < 3:
-            continue
-        seg = x[start:stop]
-        forward = one_euro(seg, fps, min_cutoff)
-        backward = one_euro(seg[::-1], fps, min_cutoff)[::-1]
-        out[start:stop] = (forward + backward) / 2
-    return out
+    return _per_run(x, valid, lambda seg: (one_euro(seg, fps, min_cutoff) + one_euro(seg[::-1], fps, min_cutoff)[::-1]) / 2)
 
 
 def _butterworth2(cutoff: float, fps: float) -> tuple[tuple[float, float, float], tuple[float, float]]:
@@ -92,27 +93,25 @@ _PAD = 9  # frames of odd reflection added at each end, as filtfilt's default fo
 
 
 def lowpass(x: np.ndarray, valid: np.ndarray, fps: float, cutoff: float) -> np.ndarray:
-    """x (T, D) with the frequencies above ``cutoff`` Hz taken out: a zero-phase second-order Butterworth
-    filter, over each run of consecutive valid frames separately (each end extended by its odd reflection,
-    as ``filtfilt`` does; invalid rows and runs of under 3 frames are returned unchanged). A cutoff at or
-    above 0.9 of half the frame rate (10 Hz at 22 fps or less) leaves x unchanged: there is no band left
-    above it that holds only noise.
+    """x (T, D), as float64, with the frequencies above ``cutoff`` Hz taken out: a zero-phase second-order
+    Butterworth filter, over each run of 3 or more consecutive valid frames separately (valid rows must be
+    finite), each end extended by its odd reflection: scipy's ``filtfilt`` on such a run. Invalid rows and
+    shorter runs are returned unchanged, and so is everything where the cutoff is at or above half the frame
+    rate (10 Hz at 20 fps or less), or it or the frame rate is not a positive number. As the cutoff nears half
+    the frame rate, the filter nears leaving x as it is.
 
     A flat band so close to half the frame rate has a price: a jump within one frame rings, by 9% of its
     height in the frame before and after it at 10 Hz and 25-30 fps (4% at 60 fps). Detected faces seldom
-    jump so: on 18 people's dlib landmarks (4758 frames) it crossed the inner lips in 17 frames where the
-    detector had not, the One-Euro filter at the same cutoff in 16, by at most 0.019 eye distances both."""
+    jump so: on 18 people's dlib landmarks (4758 frames) it crossed the inner lips in 16 frames where the
+    detector had not, by at most 0.019 eye distances, as did the One-Euro filter at the same cutoff."""
     x = np.asarray(x, np.float64)
-    out = x.copy()
-    if not (math.isfinite(cutoff) and math.isfinite(fps) and 0 < cutoff < 0.45 * fps):
-        return out
+    if not (math.isfinite(cutoff) and math.isfinite(fps) and 0 < cutoff < 0.5 * fps):
+        return x.copy()
     b, a = _butterworth2(cutoff, fps)
-    for start, stop in runs(valid):
-        if stop - start < 3:
-            continue
-        seg = x[start:stop]
+
+    def zero_phase(seg: np.ndarray) -> np.ndarray:
         pad = min(_PAD, len(seg) - 1)
         extended = np.concatenate([2 * seg[0] - seg[pad:0:-1], seg, 2 * seg[-1] - seg[-2 : -pad - 2 : -1]])
-        forward = _biquad(extended, b, a)
-        out[start:stop] = _biquad(forward[::-1], b, a)[::-1][pad : pad + len(seg)]
-    return out
+        return _biquad(_biquad(extended, b, a)[::-1], b, a)[::-1][pad : pad + len(seg)]
+
+    return _per_run(x, valid, zero_phase)
