@@ -240,7 +240,8 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     assert summary["driver"].transfer == pytest.approx(0.0)
     assert abs(summary["paste"].fidelity) < 0.3
     assert summary["relative"].transfer > 0.4 and summary["relative"].worst_pair > 0.2
-    assert summary["relative"].fidelity > 0.95 and 0.9 < summary["relative"].amplitude < 1.1 and summary["relative"].jitter < 1.0
+    # the expression goals (measured: fidelity 0.986, amplitude 0.99, jitter 0.69)
+    assert summary["relative"].fidelity >= 0.97 and 0.95 <= summary["relative"].amplitude <= 1.05 and summary["relative"].jitter <= 1.0
     selfs, pictures = result.self_transfer["relative"], result.self_transfer["paste"]
     assert np.mean(list(selfs.values())) < 0.045
     assert all(selfs[name] < pictures[name] + 0.01 for name in selfs), (selfs, pictures)
