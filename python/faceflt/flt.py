@@ -188,9 +188,10 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     return np.nan_to_num(change).astype(np.float32)
 
 
-def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0) -> np.ndarray:
-    """The ``relative`` mode (see the module docstring): (T, 68, 2) pixels, NaN where no fit."""
-    change = identity_change(model, reference, driver_neutral(model, track))
+def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0, neutral: Neutral | None = None) -> np.ndarray:
+    """The ``relative`` mode (see the module docstring): (T, 68, 2) pixels, NaN where no fit. ``neutral``: the driver's
+    neutral face and the pitch the picture is lifted at (default: ``driver_neutral``)."""
+    change = identity_change(model, reference, driver_neutral(model, track) if neutral is None else neutral)
     cams = track.cameras
     moved = _core.project_offsets(change, cams.bound())
     base = _light_filter(track.landmarks, track.fps, smoothing)
