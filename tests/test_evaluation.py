@@ -344,21 +344,23 @@ def test_the_synthetic_head_turn_study_runs_and_shows_what_docs_identity_says(mo
 def test_the_protocol_checked_on_the_models_own_people(model):
     """tools/synthetic_protocol.py, small (8 people drawn from the model, seed 0; docs/identity.md): the identity
     figure where the exact answer is known. With every camera at one pitch, the exact answer scores far above paste
-    (measured 0.87 against 0.76) and above relative-2d under head turns (0.83 against 0.68), the driver 0. With the
-    cameras' pitches within 6 degrees of each other, the exact answer falls below paste and `relative` (0.69 against
-    0.80 and 0.78), and `relative` with the picture lifted at its own pitch is closer to the exact answer (0.030
-    against 0.037 eye distances) yet scores 0.54: the protocol counts a camera's pitch as the person's identity.
-    Should a revision of the protocol make it fair to pitch, this test fails, and that account is out of date."""
+    frontally (measured 0.87 against 0.76) and above relative-2d under head turns (0.83 against 0.68). With each
+    camera's pitch drawn within 6 degrees (two up to 12 apart), the exact answer falls below paste and `relative`
+    frontally (0.69 against 0.80 and 0.78): the protocol counts a camera's pitch as the person's identity. And
+    `relative` with the picture lifted at its own pitch is further from the exact answer than the shipped mode with
+    the cameras alike (0.028 against 0.020 eye distances), closer with them apart (0.030 against 0.037). Should a
+    revision of the protocol make it fair to pitch, or the mode change, this test fails and that account is out
+    of date."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("synthetic_protocol", Path(__file__).resolve().parents[1] / "tools" / "synthetic_protocol.py")
     synthetic_protocol = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synthetic_protocol)
+    own = "relative, picture's pitch"
     level = synthetic_protocol.run(model, people=8, pitch_spread=0.0, seed=0)
-    assert level["driver"].frontal == pytest.approx(0.0) and level["exact"].distance == 0.0
     assert level["exact"].frontal > level["paste"].frontal + 0.05, level
     assert level["exact"].turned > level["relative-2d"].turned + 0.1, level
+    assert level[own].distance > level["relative"].distance, level
     pitched = synthetic_protocol.run(model, people=8, pitch_spread=6.0, seed=0)
     assert pitched["exact"].frontal < min(pitched["paste"].frontal, pitched["relative"].frontal) - 0.05, pitched
-    own = pitched["relative, picture's pitch"]
-    assert own.distance < pitched["relative"].distance and own.frontal < pitched["relative"].frontal - 0.1, pitched
+    assert pitched[own].distance < pitched["relative"].distance, pitched

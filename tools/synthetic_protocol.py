@@ -1,23 +1,26 @@
 """The identity protocol checked on its extremes: people drawn from the face model, where the exact answer is known.
 
-    python tools/synthetic_protocol.py ../shared/models/sfm [--people 10] [--pitch-spread 6] [--seed 0] [--clean-picture]
+    python tools/synthetic_protocol.py ../shared/models/sfm [--people 10] [--pitch-spread 6] [--noise 0.7] [--seed 0]
+                                                            [--clean-picture] [--features]
 
 Each person is an identity drawn from the model (coefficients ~N(0, 1)) filmed for 300 frames at 30 fps: the head
 turns (a sine of 8 to 30 degrees, each person its own), nods by 3 degrees, and two of the model's expressions go on
-and off; the camera looks from a pitch of its own, drawn within +-``--pitch-spread`` degrees. The landmarks are
-the model's (jaw points on the posed face's silhouette) plus ``--noise`` pixels of Gaussian noise, as a detector's.
-The protocol of `faceflt eval identity` then runs on these clips as on videos (``evaluation.transfer``: the same
-reference frame, the same frames of each person, the same features and anchors), with two more rows:
+and off; the camera looks from a pitch of its own, drawn within +-``--pitch-spread`` degrees (so two cameras are up
+to twice that apart). The landmarks are the model's (jaw points on the posed face's silhouette) plus ``--noise``
+pixels of Gaussian noise, as a detector's. The protocol of `faceflt eval identity` then runs on these clips as on
+videos (``evaluation.transfer``: the same reference frame, the same frames of each person, the same features and
+anchors), with two more rows:
 
 - *exact*: the exact FLT answer, the reference person's identity with the driver's expression and pose, and the
   same noise. A sound identity figure gives it about 1, frontal and under head turns.
-- with ``--clean-picture``, `relative` is given the reference frame without its noise (paste keeps it): how much
-  of what `relative` misses is one picture's detector noise, which no later frame averages out.
 - *relative, picture's pitch*: `relative` with the reference picture lifted at its own fitted pitch, where the
   shipped mode lifts it at the driver's neutral pitch (``flt.identity_change``).
 
 and, for every row, the mean distance of its landmarks to the exact answer's (eye-aligned, in eye distances): what
-the protocol's figure stands in for.
+the protocol's figure stands in for. ``--clean-picture`` gives both `relative` rows the reference frame without its
+noise (paste and relative-2d keep it): how much of what `relative` misses is one picture's detector noise, which no
+later frame averages out. ``--features`` adds each row's error per identity feature under head turns (root mean
+square over the cases, in spreads).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ import numpy as np
 
 from faceflt.driving import fit_driving, fit_reference
 from faceflt.evaluation.clips import Clip
-from faceflt.evaluation.features import align_eyes
-from faceflt.evaluation.synthetic import truth, truth_landmarks
+from faceflt.evaluation.features import FEATURES, align_eyes
+from faceflt.evaluation.synthetic import on_and_off, truth, truth_landmarks
 from faceflt.evaluation.transfer import paste, person, relative_2d, score_pair, summarise
 from faceflt.flt import Reference, driver_neutral, relative
 from faceflt.model import load_model
@@ -48,6 +51,8 @@ class Row(NamedTuple):
     fidelity: float
     distance: float
     """Mean distance to the exact answer, eye-aligned landmarks, eye distances."""
+    turned_feature_rms: tuple[float, ...]
+    """Per identity feature (features.FEATURES): the error under head turns, root mean square over the cases."""
 
 
 def _person(rng: np.random.Generator, model, pitch_spread: float):
@@ -56,9 +61,7 @@ def _person(rng: np.random.Generator, model, pitch_spread: float):
     shape = rng.normal(0, 1.0, model.num_shape_coefficients)
     yaw = rng.uniform(8, 30) * np.sin(t / rng.uniform(20, 45) + rng.uniform(0, 6))
     pitch = pitch_spread * rng.uniform(-1, 1) + 3 * np.sin(t / 13)
-    expression = np.zeros((FRAMES, model.num_expression_coefficients))
-    for k in rng.choice(model.num_expression_coefficients, 2, replace=False):
-        expression[:, k] = rng.uniform(0.3, 0.8) * (np.sin(t / rng.uniform(4, 9) + rng.uniform(0, 6)) > 0.3)
+    expression = on_and_off(rng, model, FRAMES, pace=(4, 9), off=0.3)  # off a little more often: closed-mouth frames
     return shape, expression, np.c_[yaw, pitch, 3 * np.sin(t / 17)]
 
 
@@ -87,6 +90,7 @@ def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, 
             neutral = driver_neutral(model, tracks[b])
             at_picture_pitch = replace(neutral, pitch=float(np.median(references[a].fit.yaw_pitch_roll[:, 1])))
             exact = noisy(faces(drawn[a][0], drawn[b][1], drawn[b][2]))
+            # the modes called directly, as `flt_landmarks` would (every frame of these clips has its face)
             outputs = {"driver": driving, "paste": paste(ref.reference_landmarks, driving),
                        "relative-2d": relative_2d(ref.reference_landmarks, driving),
                        "relative": relative(model, references[a], tracks[b], neutral=neutral),
@@ -98,7 +102,8 @@ def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, 
     rows = {}
     for method in METHODS:
         s = summarise(scores, method)
-        rows[method] = Row(s.transfer, s.transfer_turned, s.turned_cases, s.fidelity, float(np.mean(distances[method])))
+        rows[method] = Row(s.transfer, s.transfer_turned, s.turned_cases, s.fidelity, float(np.mean(distances[method])),
+                           s.turned_feature_rms)
     return rows
 
 
@@ -110,12 +115,19 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.7, help="landmark noise, pixels (faces about 300 pixels wide)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--clean-picture", action="store_true", help="the reference picture without noise, for `relative`")
+    parser.add_argument("--features", action="store_true", help="each row's error per identity feature under head turns")
     args = parser.parse_args()
     rows = run(load_model(args.model_dir), args.people, args.pitch_spread, args.noise, args.seed, args.clean_picture)
     print("| method | identity transfer (pooled) | under head turns (cases) | expression fidelity | distance to the exact answer |")
     print("|---|---|---|---|---|")
     for method, r in rows.items():
         print(f"| {method} | {r.frontal:.2f} | {r.turned:.2f} ({r.turned_cases}) | {r.fidelity:.2f} | {r.distance:.4f} |")
+    if args.features:
+        print("\nunder head turns, per identity feature (root mean square over the cases, spreads)\n")
+        print("| method | " + " | ".join(FEATURES) + " |")
+        print("|---|" + "---|" * len(FEATURES))
+        for method, r in rows.items():
+            print(f"| {method} | " + " | ".join(f"{v:.2f}" for v in r.turned_feature_rms) + " |")
 
 
 if __name__ == "__main__":

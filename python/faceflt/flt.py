@@ -35,7 +35,7 @@ from .fitting import Cameras, FitResult, fuse, lift
 from .progress import Progress
 from .smoothing import lowpass
 
-__all__ = ["Mode", "Reference", "flt_landmarks", "project", "redetect", "relative"]
+__all__ = ["Mode", "Neutral", "Reference", "driver_neutral", "flt_landmarks", "identity_change", "project", "redetect", "relative"]
 
 
 class Mode(str, enum.Enum):
@@ -99,7 +99,8 @@ class Neutral:
     points: np.ndarray
     """float32 (68, 3), model units, canonical frame."""
     pitch: float
-    """Degrees: the median fitted pitch of the frames it was taken from."""
+    """Degrees: the pitch the reference picture is lifted at (``driver_neutral``: the median fitted pitch of the
+    frames the neutral face was taken from)."""
 
 
 def _mouth_gap(points: np.ndarray) -> np.ndarray:
@@ -188,7 +189,8 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     return np.nan_to_num(change).astype(np.float32)
 
 
-def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0, neutral: Neutral | None = None) -> np.ndarray:
+def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0,
+             neutral: Neutral | None = None) -> np.ndarray:
     """The ``relative`` mode (see the module docstring): (T, 68, 2) pixels, NaN where no fit. ``neutral``: the driver's
     neutral face and the pitch the picture is lifted at (default: ``driver_neutral``)."""
     change = identity_change(model, reference, driver_neutral(model, track) if neutral is None else neutral)

@@ -17,7 +17,7 @@ import numpy as np
 from .. import _core
 from ..fitting import Cameras, fuse
 
-__all__ = ["Pair", "Truth", "draw_pair", "sample", "synthetic_benchmark", "truth", "truth_landmarks"]
+__all__ = ["Pair", "Truth", "draw_pair", "on_and_off", "sample", "synthetic_benchmark", "truth", "truth_landmarks"]
 
 
 @dataclass(frozen=True)
@@ -89,14 +89,22 @@ class Pair:
         return truth(model, self.reference_shape[None], np.zeros((1, model.num_expression_coefficients)), [[0, 0, 0]])
 
 
+def on_and_off(rng: np.random.Generator, model, frames: int, pace: tuple[float, float] = (3, 8), off: float = 0.0) -> np.ndarray:
+    """(frames, e) expressions: two of the model's, each switched on and off at its own pace (a sine of period 2 pi
+    times a number of frames drawn from ``pace``, on where it is above ``off``), at a strength drawn from 0.3-0.8."""
+    t = np.arange(frames)
+    expression = np.zeros((frames, model.num_expression_coefficients))
+    for k in rng.choice(model.num_expression_coefficients, 2, replace=False):
+        expression[:, k] = rng.uniform(0.3, 0.8) * (np.sin(t / rng.uniform(*pace) + rng.uniform(0, 6)) > off)
+    return expression
+
+
 def draw_pair(rng: np.random.Generator, model, frames: int, max_yaw: float = 15.0, yaw_period: float = 15.0) -> Pair:
     """A random Pair: identities ~N(0, 1); two of the expressions each on and off at its own pace; yaw a sine of
     ``max_yaw`` degrees and period 2 pi ``yaw_period`` frames."""
     driver_shape, reference_shape = rng.normal(0, 1.0, (2, model.num_shape_coefficients))
     t = np.arange(frames)
-    expression = np.zeros((frames, model.num_expression_coefficients))
-    for k in rng.choice(model.num_expression_coefficients, 2, replace=False):
-        expression[:, k] = rng.uniform(0.3, 0.8) * (np.sin(t / rng.uniform(3, 8) + rng.uniform(0, 6)) > 0)
+    expression = on_and_off(rng, model, frames)
     ypr = np.c_[max_yaw * np.sin(t / yaw_period + rng.uniform(0, 6)), 6 * np.sin(t / 11), 4 * np.sin(t / 9)]
     return Pair(driver_shape, reference_shape, expression, ypr)
 
