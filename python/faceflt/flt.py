@@ -11,10 +11,10 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
     reference's face is its picture with the fitted expression taken away. The difference between the two
     (the reference scaled to the driver's eye distance and centred on the driver's eyes and nose; the
     inner lips' opening left to the driver) is the identity change; each frame's output is the driver's
-    own landmarks (their detector noise filtered out) moved by that change seen under the frame's camera. The driver's
-    identity is never estimated from the model, so an expression held through the clip does not leak into
-    the identity, and whatever moves in the driver (blinks, lip shapes, asymmetries) moves alike in the
-    output.
+    own landmarks (their detector noise low-passed out) moved by that change seen under the frame's camera.
+    The driver's identity is never estimated from the model, so an expression held through the clip does not
+    leak into the identity, and whatever moves in the driver (blinks, lip shapes, asymmetries) moves alike in
+    the output.
 ``project``: the fused face's landmarks (the reference's shape coefficients with the driver's expression
     and camera), jaw following the silhouette (the paper's method without the re-detection).
 ``redetect`` (the paper's): the fused face rendered with the reference's texture and its landmarks
@@ -35,7 +35,8 @@ from .fitting import Cameras, FitResult, fuse, lift
 from .progress import Progress
 from .smoothing import lowpass
 
-__all__ = ["Mode", "Neutral", "Reference", "driver_neutral", "flt_landmarks", "identity_change", "project", "redetect", "relative"]
+__all__ = ["Mode", "Neutral", "Reference", "driver_neutral", "flt_landmarks", "identity_change", "project", "redetect",
+           "relative"]
 
 
 class Mode(str, enum.Enum):
