@@ -81,13 +81,14 @@ def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, 
         picture = (clean[k][p.reference_index] if clean_picture else p.reference_landmarks)[None].astype(np.float32)
         references[k] = Reference(picture, fit_reference(model, picture, SIZE, None, 3.0))
     tracks = {k: fit_driving(model, p.clip.landmarks, p.clip.confidences, SIZE, FPS, identity_lambda=3.0) for k, p in ready.items()}
+    neutrals = {k: driver_neutral(model, track) for k, track in tracks.items()}
     scores, distances = [], {m: [] for m in METHODS}
     for a, ref in ready.items():
         for b, drv in ready.items():
             if a == b:
                 continue
             driving = drv.clip.landmarks
-            neutral = driver_neutral(model, tracks[b])
+            neutral = neutrals[b]
             at_picture_pitch = replace(neutral, pitch=float(np.median(references[a].fit.yaw_pitch_roll[:, 1])))
             exact = noisy(faces(drawn[a][0], drawn[b][1], drawn[b][2]))
             # the modes called directly, as `flt_landmarks` would (every frame of these clips has its face)
