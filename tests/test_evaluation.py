@@ -10,8 +10,9 @@ import pytest
 
 import faceflt
 from faceflt.cli import main
+from faceflt.errors import InputError
 from faceflt.evaluation import expression_features, identity_features, jitter
-from faceflt.evaluation.clips import Clip, detect_clip
+from faceflt.evaluation.clips import Clip, Video, detect_clip, find_clips
 from faceflt.evaluation.features import FEATURES
 from faceflt.evaluation.transfer import (
     PairScores,
@@ -287,6 +288,39 @@ def test_eval_identity_cli(real_clips, model_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no such folder" in err and "mode must be one of" in err and "--frames must be at least 3" in err
     assert "Traceback" not in err
+
+
+def test_a_manifest_names_one_person_in_several_videos(tmp_path):
+    for name in ("a1.mp4", "a2.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    manifest = tmp_path / "people.txt"
+    manifest.write_text("a1.mp4 = anna  # two clips of one speaker\na2.mp4=anna\nb.mp4\n")
+    assert find_clips(manifest) == [Video(tmp_path / "a1.mp4", "anna"), Video(tmp_path / "a2.mp4", "anna"), Video(tmp_path / "b.mp4")]
+    manifest.write_text("a1.mp4 =\n")
+    with pytest.raises(InputError, match="'path = name'"):
+        find_clips(manifest)
+
+
+def test_the_protocol_never_pairs_one_persons_videos(model, model_dir):
+    """Two clips of one person (the same face, other noise) are not a pair: a driver who already is the
+    reference person has nothing to transfer, and its tiny distance would swing the pair's figure."""
+    from dataclasses import replace
+
+    from faceflt.evaluation.transfer import calibrate
+    from faceflt.evaluation.transfer_report import run_protocol
+
+    rng = np.random.default_rng(5)
+    shapes = rng.normal(0, 1.2, (2, model.num_shape_coefficients))
+    a1, a2 = (replace(synthetic_clip(model, n, shapes[0], 90, rng), person="a") for n in ("a1", "a2"))
+    b = synthetic_clip(model, "b", shapes[1], 90, rng)
+    result = run_protocol([a1, a2, b], [faceflt.Mode.RELATIVE], frames=90, model_dir=str(model_dir), progress=False)
+    assert sorted(result.pairs) == [("a1", "b"), ("a2", "b"), ("b", "a1"), ("b", "a2")]
+    assert {(s.reference, s.driver) for s in result.scores} == set(result.pairs)
+    assert result.one_person == [["a1", "a2"]] and set(result.self_transfer["relative"]) == {"a1", "a2", "b"}
+    # calibration takes a person's clips together: two people here, not three
+    assert {people for _, _, people in calibrate([a1, a2, b]).values()} == {2}
+    with pytest.raises(ValueError, match="at least 2 people; 1 qualify"):
+        run_protocol([a1, a2], [faceflt.Mode.RELATIVE], frames=90, model_dir=str(model_dir), progress=False)
 
 
 def test_synthetic_benchmark_knows_the_answer(model):

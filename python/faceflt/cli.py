@@ -372,7 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  faceflt eval identity --people ../shared/data/videos --out report/\n"
         "  faceflt eval identity --people people.txt --out report/ --modes relative --frames 150\n"
         "  faceflt eval identity --people ../shared/data/videos --out report/ --calibrate")
-    ie.add_argument("--people", required=True, help="folder of one-person videos, or a text file listing them (one per line)")
+    ie.add_argument("--people", required=True, help="folder of one-person videos, or a text file listing them (one per line; "
+                    "'path = name' names the person, and videos of one person are never paired)")
     ie.add_argument("--out", required=True, help="folder for the report")
     ie.add_argument("--modes", default=",".join(m.value for m in Mode), help="comma-separated FLT modes to score "
                     "(default: %(default)s)")

@@ -4,6 +4,11 @@ The detection run is the protocol's independent measurement of every person (the
 the driver's frames): it runs the pipeline's tracker with a detector plugin (dlib by default) and keeps
 only the landmarks, in ``<cache>/<video stem>.<detector>.npz``, so that a report can be re-made without
 decoding the videos again.
+
+Each video shows one person. Two videos may show the same person (a dataset's several clips of one
+speaker, or one person in two projects' example videos): a manifest names the person after ``=``, and the
+protocol never pairs such videos with each other, since a driver who already is the reference person has
+no identity to transfer.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from ..errors import InputError
 from ..io import VIDEO_SUFFIXES, open_frames
 from ..plugins import available_detectors, make_detector
 
-__all__ = ["Clip", "detect_clip", "find_clips", "frame_at"]
+__all__ = ["Clip", "Video", "detect_clip", "find_clips", "frame_at"]
+
 
 @dataclass(frozen=True)
 class Clip:
@@ -33,18 +39,39 @@ class Clip:
     size: tuple[int, int]
     """(width, height) pixels."""
     fps: float
+    person: str = ""
+    """Who the video shows, where a manifest names them ('': a person of their own)."""
+
+    @property
+    def who(self) -> str:
+        """The person: ``person``, or else the clip's name."""
+        return self.person or self.name
 
 
-def find_clips(people: Path) -> list[Path]:
-    """The videos of a folder, or of a manifest (a text file: one video path per line, '#' comments,
-    paths relative to the manifest)."""
+@dataclass(frozen=True)
+class Video:
+    """One video of a population, and who it shows ('': a person of their own)."""
+
+    path: Path
+    person: str = ""
+
+
+def find_clips(people: Path) -> list[Video]:
+    """The videos of a folder (one person each), or of a manifest: a text file with one video path per line,
+    relative to the manifest, '#' starting a comment, and optionally ``= name`` after the path to name the
+    person (videos with one name show one person: ``clips/aoc_1.mp4 = aoc``)."""
     people = Path(people)
     if people.is_dir():
-        videos = sorted(p for p in people.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+        videos = [Video(p) for p in sorted(p for p in people.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)]
     elif people.is_file():
         lines = [line.split("#")[0].strip() for line in people.read_text().splitlines()]
-        videos = [(people.parent / line) for line in lines if line]
-        missing = [str(v) for v in videos if not v.exists()]
+        videos = []
+        for line in filter(None, lines):
+            path, named, who = line.rpartition("=") if "=" in line else (line, "", "")
+            if named and not (path.strip() and who.strip()):
+                raise InputError(f"{people}: {line!r}: write a video's person as 'path = name'")
+            videos.append(Video(people.parent / path.strip(), who.strip()))
+        missing = [str(v.path) for v in videos if not v.path.exists()]
         if missing:
             raise InputError(f"{people}: the manifest names videos that do not exist: {', '.join(missing)}")
     else:
@@ -54,16 +81,19 @@ def find_clips(people: Path) -> list[Path]:
     return videos
 
 
-def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, redetect_interval: int = 30) -> Clip:
-    """Every frame's landmarks of a one-person video (cached in ``cache`` when given)."""
+def detect_clip(path: Path, detector: str = "dlib", cache: Path | None = None, redetect_interval: int = 30,
+                person: str = "") -> Clip:
+    """Every frame's landmarks of a one-person video (cached in ``cache`` when given); ``person``: who it shows
+    ('': a person of their own)."""
     path = Path(path)
     cached = None if cache is None else Path(cache) / f"{path.stem}.{detector}.npz"
     if cached is not None and cached.exists():
         with np.load(cached) as z:
-            return Clip(path.stem, path, z["landmarks"], z["confidences"], (int(z["size"][0]), int(z["size"][1])), float(z["fps"]))
+            return Clip(path.stem, path, z["landmarks"], z["confidences"], (int(z["size"][0]), int(z["size"][1])), float(z["fps"]),
+                        person)
     source = open_frames(path)
     found = detect_driving(source, make_detector(detector), redetect_interval, spec=available_detectors()[detector])
-    clip = Clip(path.stem, path, found.landmarks, found.confidences, (source.width, source.height), source.rate)
+    clip = Clip(path.stem, path, found.landmarks, found.confidences, (source.width, source.height), source.rate, person)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(".partial.npz")

@@ -32,6 +32,7 @@ detected 68 points.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -360,11 +361,12 @@ def summarise(scores: list[PairScores], method: str) -> Summary:
 
 def calibrate(clips: list[Clip]) -> dict[str, tuple[float, float, int]]:
     """Every candidate feature's (between-person spread, within-person spread, people): the standard
-    deviation of the per-person medians over each clip's frontal, mouth-closed frames, and the root mean
-    square of the per-person standard deviations (faces smaller than MIN_EYE_DISTANCE left out). How ``features.SPREAD`` was measured."""
+    deviation of the per-person medians over their frontal, mouth-closed frames (a person's clips taken
+    together), and the root mean square of the per-person standard deviations (faces smaller than
+    MIN_EYE_DISTANCE left out). How ``features.SPREAD`` was measured."""
     from .features import ALL_FEATURES
 
-    medians, within = [], []
+    frames: dict[str, list[np.ndarray]] = {}
     for clip in clips:
         seen = _seen(clip.landmarks)
         if not seen.any() or np.median(np.linalg.norm(clip.landmarks[seen, 45] - clip.landmarks[seen, 36], axis=-1)) < MIN_EYE_DISTANCE:
@@ -372,11 +374,12 @@ def calibrate(clips: list[Clip]) -> dict[str, tuple[float, float, int]]:
         rows = _frontal_closed(clip.landmarks)
         if rows.sum() < MIN_FRAMES:
             continue
-        f = identity_features(clip.landmarks[rows], ALL_FEATURES)
-        medians.append(_median(f))
-        within.append(np.nanstd(f, 0))
-    if len(medians) < 2:
-        raise ValueError(f"calibration needs at least 2 clips with {MIN_FRAMES} frontal, mouth-closed frames")
-    between = np.nanstd(np.array(medians), 0, ddof=1)
-    inside = np.sqrt(np.nanmean(np.array(within) ** 2, 0))
-    return {n: (float(b), float(w), len(medians)) for n, b, w in zip(ALL_FEATURES, between, inside)}
+        frames.setdefault(clip.who, []).append(identity_features(clip.landmarks[rows], ALL_FEATURES))
+    if len(frames) < 2:
+        raise ValueError(f"calibration needs at least 2 people with {MIN_FRAMES} frontal, mouth-closed frames")
+    each = [np.concatenate(f) for f in frames.values()]
+    with warnings.catch_warnings():  # a feature that too few people show (a jaw width below a short chin) is NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        between = np.nanstd(np.array([_median(f) for f in each]), 0, ddof=1)
+        inside = np.sqrt(np.nanmean(np.array([np.nanstd(f, 0) for f in each]) ** 2, 0))
+    return {n: (float(b), float(w), len(each)) for n, b, w in zip(ALL_FEATURES, between, inside)}

@@ -50,6 +50,10 @@ class ProtocolResult:
     frames: int
     outputs: dict[tuple[str, str, str], np.ndarray]
     """(reference, driver, method) -> the output landmarks (T, 68, 2), for the plots."""
+    pairs: list[tuple[str, str]]
+    """The ordered pairs (A, B) scored: every two clips but those of one person."""
+    one_person: list[list[str]]
+    """Clips named as one person's (``clips.Video``): never paired with each other."""
 
 
 def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), frames: int = 300, model_dir: str | None = None,
@@ -64,9 +68,13 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
             skipped[clip.name] = p
         else:
             people.append(p)
-    if len(people) < 2:
-        raise ValueError(f"the identity protocol needs at least 2 people; {len(people)} qualify"
+    if len({p.clip.who for p in people}) < 2:
+        raise ValueError(f"the identity protocol needs at least 2 people; {len({p.clip.who for p in people})} qualify"
                          + "".join(f"; {k}: {v}" for k, v in skipped.items()))
+    pairs = [(a, b) for a in people for b in people if a is not b and a.clip.who != b.clip.who]
+    groups: dict[str, list[str]] = {}
+    for p in people:
+        groups.setdefault(p.clip.who, []).append(p.name)
     model = load_model(model_dir)
     det = None
     if Mode.REDETECT in modes:
@@ -89,29 +97,28 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
     outputs: dict[tuple[str, str, str], np.ndarray] = {}
     selfs: dict[str, dict[str, float]] = {}
     methods = [*ANCHORS, *(m.value for m in modes)]
-    bar = Progress("scoring", len(people) ** 2, progress, unit="pairs")
-    for a in people:
-        for b in people:
-            driving = b.clip.landmarks[:frames]
-            ref = a.reference_landmarks
-            for method in methods:
-                if method == "driver":
-                    out = driving
-                elif method == "paste":
-                    out = paste(ref, driving)
-                elif method == "relative-2d":
-                    out = relative_2d(ref, driving)
-                else:
-                    out = flt_landmarks(model, method, references[a.name], tracks[b.name], smoothing=smoothing, detector=det)
-                if a is b:
-                    selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
-                    continue
-                scores.append(score_pair(a, b, method, out, len(driving)))
-                outputs[(a.name, b.name, method)] = out
-            bar.step()
+    bar = Progress("scoring", len(pairs) + len(people), progress, unit="pairs")
+    for a, b in [(p, p) for p in people] + pairs:
+        driving = b.clip.landmarks[:frames]
+        ref = a.reference_landmarks
+        for method in methods:
+            if method == "driver":
+                out = driving
+            elif method == "paste":
+                out = paste(ref, driving)
+            elif method == "relative-2d":
+                out = relative_2d(ref, driving)
+            else:
+                out = flt_landmarks(model, method, references[a.name], tracks[b.name], smoothing=smoothing, detector=det)
+            if a is b:
+                selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
+                continue
+            scores.append(score_pair(a, b, method, out, len(driving)))
+            outputs[(a.name, b.name, method)] = out
+        bar.step()
     bar.close()
     return ProtocolResult([p.name for p in people], skipped, scores, [summarise(scores, m) for m in methods], selfs, frames,
-                          outputs)
+                          outputs, [(a.name, b.name) for a, b in pairs], [g for g in groups.values() if len(g) > 1])
 
 
 def _f(v: float) -> str:
@@ -129,7 +136,7 @@ def _signed(v: float) -> str:
 def write_report(result: ProtocolResult, out: Path) -> str:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    n_pairs = len(result.people) * (len(result.people) - 1)
+    n_pairs = len(result.pairs)
     intro = (f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
              f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
              "frames (pooled over pairs; see faceflt.evaluation.transfer). In brackets, the 5th and 95th percentiles of "
@@ -161,10 +168,8 @@ def write_report(result: ProtocolResult, out: Path) -> str:
     lines.append("| A <- B | " + " | ".join(methods) + " |")
     lines.append("|---|" + "---|" * len(methods))
     by = {(s.reference, s.driver, s.method): s for s in result.scores}
-    for a in result.people:
-        for b in result.people:
-            if a != b:
-                lines.append(f"| {a} <- {b} | " + " | ".join(_f(by[(a, b, m)].transfer) for m in methods) + " |")
+    for a, b in result.pairs:
+        lines.append(f"| {a} <- {b} | " + " | ".join(_f(by[(a, b, m)].transfer) for m in methods) + " |")
     lines += ["", "Where the distance is, per identity feature: the root mean square over the pairs of (output - reference "
               "person) / the feature's spread, frontal frames, with the mean of those signed errors in brackets (an error "
               "made one way on most pairs); then the root mean square over the head-turn cases.", ""]
@@ -174,12 +179,15 @@ def write_report(result: ProtocolResult, out: Path) -> str:
         lines.append(f"| {s.method} | " + " | ".join(f"{_f(r)} ({_signed(b)})" for r, b in zip(s.feature_rms, s.feature_bias)) + " |")
     for s in result.summaries:
         lines.append(f"| {s.method}, turned | " + " | ".join(_f(r) for r in s.turned_feature_rms) + " |")
+    if result.one_person:
+        lines += ["", "One person in several videos (never paired with each other): "
+                  + "; ".join(", ".join(g) for g in result.one_person)]
     if result.skipped:
         lines += ["", "Not in the population:", *(f"- {k}: {v}" for k, v in result.skipped.items())]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     payload = {
-        "people": result.people, "skipped": result.skipped, "frames": result.frames,
+        "people": result.people, "skipped": result.skipped, "frames": result.frames, "one_person": result.one_person,
         "summaries": [asdict(s) for s in result.summaries], "self_transfer": result.self_transfer,
         "features": list(FEATURES),
         "pairs": [{**asdict(s), "turned": {str(k): v for k, v in s.turned.items()},
@@ -200,7 +208,7 @@ def _plots(result: ProtocolResult, out: Path) -> None:
     except ImportError:
         return
     methods = [s.method for s in result.summaries]
-    pairs = [(a, b) for a in result.people for b in result.people if a != b]
+    pairs = result.pairs
     by = {(s.reference, s.driver, s.method): s for s in result.scores}
     fig, ax = plt.subplots(figsize=(max(8, len(pairs) * 1.1), 5))
     width = 0.8 / len(methods)
@@ -234,7 +242,7 @@ def clips_from(people: Path, detector: str, cache: Path | None, progress: bool =
     bar = Progress("detecting people", len(videos), progress, unit="videos")
     clips = []
     for v in videos:
-        clips.append(detect_clip(v, detector, cache))
+        clips.append(detect_clip(v.path, detector, cache, person=v.person))
         bar.step()
     bar.close()
     return clips
