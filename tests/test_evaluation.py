@@ -162,6 +162,39 @@ def test_relative_takes_a_lasting_trait_of_the_driver_as_its_identity(model):
         assert aligned_error(reference, out[t]) < 0.008, (t, aligned_error(reference, out[t]))
 
 
+def test_the_picture_keeps_the_expression_the_fit_reads_on_the_driver_at_rest(model):
+    """The picture's fitted expression is taken away only beyond the driver's at rest (``Neutral.expression``):
+    a smiling picture is neutralised against a driver whose rest reads no expression, kept as it is against one
+    whose rest reads the same smile, and neutralised by the difference in between (blendshapes add up)."""
+    from dataclasses import replace
+
+    from faceflt.fitting import lift
+    from faceflt.flt import Neutral, identity_change
+
+    rng = np.random.default_rng(11)
+    shape = rng.normal(0, 1.0, model.num_shape_coefficients)
+    smile = np.zeros((1, model.num_expression_coefficients))
+    smile[0, 3] = 0.8
+    picture = syn.landmarks(model, syn.truth(model, shape[None], smile, [[0.0, 0.0, 0.0]])).astype(np.float32)
+    ref = faceflt.Reference(picture, faceflt.fit_reference(model, picture, SIZE, None, 3.0))
+    read = ref.fit.expression_coeffs[0]
+    assert read[3] > 0.4  # the fit sees the smile
+    # the driver's neutral face: the model's mean face at rest, lifted as a driver's would be
+    rest = np.zeros_like(smile)
+    mean = faceflt.fit_reference(model, syn.landmarks(model, syn.truth(model, np.zeros((1, model.num_shape_coefficients)),
+                                                                       rest, [[0.0, 0.0, 0.0]])).astype(np.float32), SIZE, None, 3.0)
+    base = lift(model, mean.shape_coeffs[0], mean.cameras, mean.projected).points[0]
+    n = Neutral(base.astype(np.float32), 0.0, np.zeros_like(read))
+    unfitted = faceflt.Reference(picture, replace(ref.fit, expression_coeffs=np.zeros_like(ref.fit.expression_coeffs)))
+    neutralised, kept = identity_change(model, ref, n), identity_change(model, unfitted, n)
+    eyes = np.linalg.norm(base[45] - base[36])
+    assert np.abs(neutralised - kept).max() > 0.03 * eyes  # the smile is taken away against a driver at rest
+    np.testing.assert_allclose(identity_change(model, ref, replace(n, expression=read)), kept, atol=1e-4 * eyes)
+    # (the jaw's points lie on the fitted face's silhouette, which an expression moves other than linearly)
+    half = identity_change(model, ref, replace(n, expression=read / 2))
+    np.testing.assert_allclose(half[17:], (neutralised + kept)[17:] / 2, atol=1e-3 * eyes)
+
+
 def test_relative_leaves_the_mouth_opening_to_the_driver(model):
     """A reference picture whose inner lips stand apart in a way the model cannot take away (6 px, pulled
     apart by hand): the output's lips close where the driver's do, and open as far as the driver's do."""

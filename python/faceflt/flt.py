@@ -8,7 +8,8 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
     the fitted face's depth; what the pictures show beyond the model stays). The driver's neutral face is
     the median of its frontal frames with the mouth closed, as the detector saw them (in a clip with fewer
     than 5 such frames, the model's estimate: its least expressive frames less the fitted expression); the
-    reference's face is its picture with the fitted expression taken away. The difference between the two
+    reference's face is its picture with the fitted expression taken away, as far as it goes beyond the
+    driver's at rest. The difference between the two
     (the reference scaled to the driver's eye distance and centred on the driver's eyes and nose; the
     inner lips' opening left to the driver) is the identity change; each frame's output is the driver's
     own landmarks (their detector noise low-passed out) moved by that change seen under the frame's camera.
@@ -102,6 +103,10 @@ class Neutral:
     pitch: float
     """Degrees: the pitch the reference picture is lifted at (``driver_neutral``: the median fitted pitch of the
     frames the neutral face was taken from)."""
+    expression: np.ndarray
+    """float32 (K,): the blendshape weights the model reads on the driver at rest (the median fitted expression
+    of the frames the neutral face was taken from; zeros where it is the model's estimate): how much
+    "expression" a face at rest gets from the fit, which the reference picture keeps (``identity_change``)."""
 
 
 def _mouth_gap(points: np.ndarray) -> np.ndarray:
@@ -132,7 +137,8 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     frontal = complete & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
     closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
     if closed.sum() >= _NEUTRAL_MIN_FRAMES:
-        return Neutral(np.median(lifted.points[closed], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[closed, 1])))
+        return Neutral(np.median(lifted.points[closed], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[closed, 1])),
+                       np.median(fits.expression_coeffs[closed], 0).astype(np.float32))
     # Fewer than _NEUTRAL_MIN_FRAMES resting frames (a mouth open throughout: singing, a held shout): only
     # the model can say what the driver looks like at rest, so the quarter of the frontal frames (or, with
     # fewer than _NEUTRAL_MIN_FRAMES of those, of all frames) with the least fitted expression, less that
@@ -142,7 +148,8 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
         raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
     energy = np.linalg.norm(lifted.expression, axis=-1).mean(1)
     calm = pool & (energy <= np.quantile(energy[pool], 0.25))
-    return Neutral(np.median(lifted.neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])))
+    return Neutral(np.median(lifted.neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])),
+                   np.zeros(fits.expression_coeffs.shape[1], np.float32))
 
 
 def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:
@@ -160,11 +167,20 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     0.61 -> 0.66).
 
     Unlike the driver's many frames, the picture is one moment that may hold an expression, so its fitted
-    expression is taken away (taking the picture as it is measured 0.68, 0.73 and 0.62 on the same sets)."""
+    expression is taken away (taking the picture as it is measured 0.68, 0.73 and 0.62 on the same sets), but
+    only what goes beyond the driver's at rest (``Neutral.expression``). The fit's blendshape weights cannot
+    be negative, so on a face at rest they still read some expression (a long chin as a dropped jaw), and
+    taking all of it away raised the picture's chin by 0.01-0.03 eye distances on every set of people; the
+    driver's resting frames show what the fit reads on a face at rest. Measured with `faceflt eval identity`
+    (docs/identity.md, "The picture's fitted expression"): the 25 real people -0.001 [-0.011, +0.009] frontal
+    and -0.001 under head turns; 15 generated faces (VASA-1's) +0.040 [+0.018, +0.067] and +0.045, negative
+    pairs 26 -> 16."""
     ref = reference.fit
     ypr = ref.yaw_pitch_roll.copy()
     ypr[:, 1] = neutral.pitch
-    seen_as = replace(ref.cameras, rotation=_core.rotations_from_yaw_pitch_roll(ypr), yaw_pitch_roll=ypr)
+    beyond_rest = np.maximum(ref.expression_coeffs - neutral.expression, 0).astype(np.float32)
+    seen_as = replace(ref.cameras, expression_coeffs=beyond_rest, rotation=_core.rotations_from_yaw_pitch_roll(ypr),
+                      yaw_pitch_roll=ypr)
     each = lift(model, ref.shape_coeffs[0], seen_as, reference.landmarks).neutral
     seen = np.isfinite(each).all(-1)
     lifted = np.where(seen.any(0)[:, None], np.nan_to_num(each).sum(0) / np.maximum(seen.sum(0), 1)[:, None], np.nan)
