@@ -3,6 +3,7 @@ the relative mode's properties (neutral frame, self-transfer, a held expression)
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,22 @@ def test_the_picture_keeps_the_expression_the_fit_reads_on_the_driver_at_rest(mo
     np.testing.assert_allclose(half[17:], (neutralised + kept)[17:] / 2, atol=1e-3 * eyes)
 
 
+def test_the_drivers_resting_expression_is_what_the_fit_reads_on_its_resting_frames(model):
+    """``Neutral.expression`` is the fitted blendshape weights of the frames the neutral face is taken from: a
+    driver resting with blendshape 4 at 1.2 (mouth closed; open from frame 25 on) reads it as its resting frames'
+    fits do, and the mouth-opening blendshape of the later frames does not count."""
+    from faceflt.flt import driver_neutral
+
+    expression = np.zeros((40, model.num_expression_coefficients))
+    expression[:, 4] = 1.2
+    expression[25:, 5] = 0.6
+    _, clip, _ = frontal_pair(model, 7, expression)
+    track = faceflt.fit_driving(model, clip.landmarks, clip.confidences, clip.size, clip.fps)
+    rest = driver_neutral(model, track).expression
+    assert rest[4] > 1.0 and rest[5] < 0.1, rest  # the fit reads 1.36 for the 1.2 drawn
+    np.testing.assert_allclose(rest, np.median(track.cameras.expression_coeffs[:25], 0), atol=0.02)
+
+
 def test_relative_leaves_the_mouth_opening_to_the_driver(model):
     """A reference picture whose inner lips stand apart in a way the model cannot take away (6 px, pulled
     apart by hand): the output's lips close where the driver's do, and open as far as the driver's do."""
@@ -332,15 +349,26 @@ def test_a_manifest_names_one_person_in_several_videos(tmp_path):
     manifest.write_text("a1.mp4 =\n")
     with pytest.raises(InputError, match="'path = name'"):
         find_clips(manifest)
+    # a path that holds '=' itself names its file; two videos of one file name are refused (their caches would mix)
+    (tmp_path / "take=2.mp4").write_bytes(b"")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "b.mp4").write_bytes(b"")
+    manifest.write_text("take=2.mp4\nb.mp4 = bob\n")
+    assert find_clips(manifest) == [Video(tmp_path / "take=2.mp4"), Video(tmp_path / "b.mp4", "bob")]
+    manifest.write_text("take=2.mp4 = anna\n")
+    assert find_clips(manifest) == [Video(tmp_path / "take=2.mp4", "anna")]
+    manifest.write_text("b.mp4\nother/b.mp4\n")
+    with pytest.raises(InputError, match="several videos are named b"):
+        find_clips(manifest)
 
 
-def test_the_protocol_never_pairs_one_persons_videos(model, model_dir):
+def test_the_protocol_never_pairs_one_persons_videos(model, model_dir, tmp_path):
     """Two clips of one person (the same face, other noise) are not a pair: a driver who already is the
     reference person has nothing to transfer, and its tiny distance would swing the pair's figure."""
     from dataclasses import replace
 
     from faceflt.evaluation.transfer import calibrate
-    from faceflt.evaluation.transfer_report import run_protocol
+    from faceflt.evaluation.transfer_report import run_protocol, write_report
 
     rng = np.random.default_rng(5)
     shapes = rng.normal(0, 1.2, (2, model.num_shape_coefficients))
@@ -349,7 +377,17 @@ def test_the_protocol_never_pairs_one_persons_videos(model, model_dir):
     result = run_protocol([a1, a2, b], [faceflt.Mode.RELATIVE], frames=90, model_dir=str(model_dir), progress=False)
     assert sorted(result.pairs) == [("a1", "b"), ("a2", "b"), ("b", "a1"), ("b", "a2")]
     assert {(s.reference, s.driver) for s in result.scores} == set(result.pairs)
-    assert result.one_person == [["a1", "a2"]] and set(result.self_transfer["relative"]) == {"a1", "a2", "b"}
+    assert result.one_person == {"a": ["a1", "a2"]} and set(result.self_transfer["relative"]) == {"a1", "a2", "b"}
+    text = write_report(result, tmp_path / "report")
+    assert text.count("| a1 <- a2 |") == 0 and "| a1 <- b |" in text and "3 videos of 2 people" in text
+    assert "One person in several videos (never paired with each other): a: a1, a2" in text
+    assert json.loads((tmp_path / "report" / "scores.json").read_text())["one_person"] == {"a": ["a1", "a2"]}
+    # the resamplings draw people, not videos: a person's two videos are drawn together, so every resampling that
+    # holds both people holds all four pairs, and the figure over them is the pooled one
+    frontal, _ = resampled(result.scores, "relative")
+    pooled = summarise(result.scores, "relative").transfer
+    both = frontal[np.isfinite(frontal)]
+    np.testing.assert_allclose(both, pooled, rtol=1e-9)
     # calibration takes a person's clips together: two people here, not three
     assert {people for _, _, people in calibrate([a1, a2, b]).values()} == {2}
     with pytest.raises(ValueError, match="at least 2 people; 1 qualify"):

@@ -103,9 +103,9 @@ class Neutral:
     pitch: float
     """Degrees: the pitch the reference picture is lifted at (``driver_neutral``: the median fitted pitch of the
     frames the neutral face was taken from)."""
-    expression: np.ndarray
+    expression: np.ndarray | None = None
     """float32 (K,): the blendshape weights the model reads on the driver at rest (the median fitted expression
-    of the frames the neutral face was taken from; zeros where it is the model's estimate): how much
+    of the frames the neutral face was taken from; zeros, or None, where it is the model's estimate): how much
     "expression" a face at rest gets from the fit, which the reference picture keeps (``identity_change``)."""
 
 
@@ -178,7 +178,8 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     ref = reference.fit
     ypr = ref.yaw_pitch_roll.copy()
     ypr[:, 1] = neutral.pitch
-    beyond_rest = np.maximum(ref.expression_coeffs - neutral.expression, 0).astype(np.float32)
+    rest = 0.0 if neutral.expression is None else neutral.expression
+    beyond_rest = np.maximum(ref.expression_coeffs - rest, 0).astype(np.float32)
     seen_as = replace(ref.cameras, expression_coeffs=beyond_rest, rotation=_core.rotations_from_yaw_pitch_roll(ypr),
                       yaw_pitch_roll=ypr)
     each = lift(model, ref.shape_coeffs[0], seen_as, reference.landmarks).neutral

@@ -67,7 +67,8 @@ def find_clips(people: Path) -> list[Video]:
         lines = [line.split("#")[0].strip() for line in people.read_text().splitlines()]
         videos = []
         for line in filter(None, lines):
-            path, named, who = line.rpartition("=") if "=" in line else (line, "", "")
+            # a path may hold '=' itself (runs/a=b.mp4): a line naming an existing file is a path
+            path, named, who = line.rpartition("=") if "=" in line and not (people.parent / line).is_file() else (line, "", "")
             if named and not (path.strip() and who.strip()):
                 raise InputError(f"{people}: {line!r}: write a video's person as 'path = name'")
             videos.append(Video(people.parent / path.strip(), who.strip()))
@@ -78,6 +79,11 @@ def find_clips(people: Path) -> list[Video]:
         raise InputError(f"{people}: no such folder or manifest")
     if not videos:
         raise InputError(f"{people}: no videos ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    # a clip is known by its file name (its landmark cache, the report's rows): two of one name would be mixed up
+    names = [v.path.stem for v in videos]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"{people}: several videos are named {', '.join(twice)}; give each video its own file name")
     return videos
 
 

@@ -205,6 +205,9 @@ class PairScores:
     feature's spread. d_output is the root sum of their squares (over the finite ones)."""
     turned_errors: dict[int, tuple[float, ...]] = field(default_factory=dict)
     """side -> the same over the frames turned that way (the sides of ``turned``)."""
+    people: tuple[str, str] = ("", "")
+    """Who the reference and the driver are (``Clip.who``; '': the video's name): the draws that ``resampled``
+    resamples."""
 
     @property
     def transfer(self) -> float:
@@ -253,7 +256,7 @@ def score_pair(reference: Person, driver: Person, method: str, output: np.ndarra
         ratios = [np.nanstd(e_out[both, k]) / np.nanstd(e_drv[both, k]) for k in range(len(EXPRESSION_FEATURES))]
     amplitude = float(np.nanmedian(ratios)) if np.isfinite(ratios).any() else float("nan")
     return PairScores(reference.name, driver.name, method, d_out, d_drv, turned, corr, amplitude,
-                      jitter(out) / jitter(drv), int(both.sum()), errors, turned_errors)
+                      jitter(out) / jitter(drv), int(both.sum()), errors, turned_errors, (reference.clip.who, driver.clip.who))
 
 
 def self_transfer_error(output: np.ndarray, landmarks: np.ndarray) -> float:
@@ -302,19 +305,23 @@ BOOTSTRAP = 2000
 
 def resampled(scores: list[PairScores], method: str) -> tuple[np.ndarray, np.ndarray]:
     """The pooled frontal and head-turn figures of ``method`` over BOOTSTRAP resamplings of the people (with
-    replacement; a pair (A, B) weighs as often as A and B are drawn together; NaN where a resampling holds no pair).
+    replacement; a pair (A, B) weighs as often as A and B are drawn together; a person's several videos are drawn
+    together, ``PairScores.people``; NaN where a resampling holds no pair).
     The same people give the same resamplings (fixed seed), so two methods' arrays can be subtracted: the paired
     difference, which is much surer than either figure alone."""
     mine = [s for s in scores if s.method == method]
-    people = sorted({s.reference for s in scores} | {s.driver for s in scores})
+    who = lambda s: (s.people[0] or s.reference, s.people[1] or s.driver)
+    people = sorted({p for s in scores for p in who(s)})
     index = {p: k for k, p in enumerate(people)}
     n = len(people)
     out_f, drv_f, out_t, drv_t = (np.zeros((n, n)) for _ in range(4))
-    for s in mine:
-        a, b = index[s.reference], index[s.driver]
+    for s in mine:  # one person's several videos add up in that person's cells
+        a, b = (index[p] for p in who(s))
         if math.isfinite(s.d_output) and math.isfinite(s.d_driver):
-            out_f[a, b], drv_f[a, b] = s.d_output, s.d_driver
-        out_t[a, b], drv_t[a, b] = sum(o for o, _ in s.turned.values()), sum(d for _, d in s.turned.values())
+            out_f[a, b] += s.d_output
+            drv_f[a, b] += s.d_driver
+        out_t[a, b] += sum(o for o, _ in s.turned.values())
+        drv_t[a, b] += sum(d for _, d in s.turned.values())
     rng = np.random.default_rng(0)
     counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(BOOTSTRAP)]).astype(np.float64)
     weights = counts[:, :, None] * counts[:, None, :]  # the diagonal (A <- A) holds 0

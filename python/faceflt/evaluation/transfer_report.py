@@ -52,8 +52,8 @@ class ProtocolResult:
     """(reference, driver, method) -> the output landmarks (T, 68, 2), for the plots."""
     pairs: list[tuple[str, str]]
     """The ordered pairs (A, B) scored: every two clips but those of one person."""
-    one_person: list[list[str]]
-    """Clips named as one person's (``clips.Video``): never paired with each other."""
+    one_person: dict[str, list[str]]
+    """person -> their clips, for people named in several videos (``clips.Video``): never paired with each other."""
 
 
 def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), frames: int = 300, model_dir: str | None = None,
@@ -68,8 +68,9 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
             skipped[clip.name] = p
         else:
             people.append(p)
-    if len({p.clip.who for p in people}) < 2:
-        raise ValueError(f"the identity protocol needs at least 2 people; {len({p.clip.who for p in people})} qualify"
+    who = {p.clip.who for p in people}
+    if len(who) < 2:
+        raise ValueError(f"the identity protocol needs at least 2 people; {len(who)} qualify"
                          + "".join(f"; {k}: {v}" for k, v in skipped.items()))
     pairs = [(a, b) for a in people for b in people if a is not b and a.clip.who != b.clip.who]
     groups: dict[str, list[str]] = {}
@@ -118,7 +119,7 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
         bar.step()
     bar.close()
     return ProtocolResult([p.name for p in people], skipped, scores, [summarise(scores, m) for m in methods], selfs, frames,
-                          outputs, [(a.name, b.name) for a, b in pairs], [g for g in groups.values() if len(g) > 1])
+                          outputs, [(a.name, b.name) for a, b in pairs], {k: g for k, g in groups.items() if len(g) > 1})
 
 
 def _f(v: float) -> str:
@@ -137,7 +138,10 @@ def write_report(result: ProtocolResult, out: Path) -> str:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     n_pairs = len(result.pairs)
-    intro = (f"{len(result.people)} people ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
+    videos = len(result.people)
+    persons = videos - sum(len(g) - 1 for g in result.one_person.values())
+    who = f"{videos} people" if persons == videos else f"{videos} videos of {persons} people"
+    intro = (f"{who} ({', '.join(result.people)}), {n_pairs} ordered pairs (A <- B), the first "
              f"{result.frames} frames of each driver. Identity transfer: 0 = the driver, 1 = the reference person's own "
              "frames (pooled over pairs; see faceflt.evaluation.transfer). In brackets, the 5th and 95th percentiles of "
              "the pooled figure over resamplings of the people: with few people, differences inside them are not shown "
@@ -181,7 +185,7 @@ def write_report(result: ProtocolResult, out: Path) -> str:
         lines.append(f"| {s.method}, turned | " + " | ".join(_f(r) for r in s.turned_feature_rms) + " |")
     if result.one_person:
         lines += ["", "One person in several videos (never paired with each other): "
-                  + "; ".join(", ".join(g) for g in result.one_person)]
+                  + "; ".join(f"{k}: {', '.join(g)}" for k, g in result.one_person.items())]
     if result.skipped:
         lines += ["", "Not in the population:", *(f"- {k}: {v}" for k, v in result.skipped.items())]
     text = "\n".join(lines) + "\n"
