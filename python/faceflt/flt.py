@@ -105,8 +105,9 @@ class Neutral:
     frames the neutral face was taken from)."""
     expression: np.ndarray | None = None
     """float32 (K,): the blendshape weights the model reads on the driver at rest (the median fitted expression
-    of the frames the neutral face was taken from; zeros, or None, where it is the model's estimate): how much
-    "expression" a face at rest gets from the fit, which the reference picture keeps (``identity_change``)."""
+    of the frames the neutral face was taken from; None where the neutral face is the model's estimate, its fitted
+    expression taken away): how much "expression" a face at rest gets from the fit, which the reference picture
+    keeps (``identity_change``)."""
 
 
 def _mouth_gap(points: np.ndarray) -> np.ndarray:
@@ -148,8 +149,7 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
         raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
     energy = np.linalg.norm(lifted.expression, axis=-1).mean(1)
     calm = pool & (energy <= np.quantile(energy[pool], 0.25))
-    return Neutral(np.median(lifted.neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])),
-                   np.zeros(fits.expression_coeffs.shape[1], np.float32))
+    return Neutral(np.median(lifted.neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])))
 
 
 def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:
