@@ -283,9 +283,11 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     alone (paste) is 0.050 and 0.059 from the same frames: the tpsmm frame that the protocol takes as the
     picture is not at rest, and the output keeps what the picture shows. Over the 13 people of the
     developer and held-out sets (300 frames) the mean is 0.026."""
+    from faceflt.evaluation.head_pose import with_head_poses
     from faceflt.evaluation.transfer_report import run_protocol, write_report
 
-    _, _, clips = real_clips
+    _, cache, clips = real_clips
+    clips = with_head_poses(clips, cache, progress=False)
     result = run_protocol(clips, [faceflt.Mode.RELATIVE], frames=150, model_dir=str(model_dir), progress=False)
     summary = {s.method: s for s in result.summaries}
     assert summary["driver"].transfer == pytest.approx(0.0)
@@ -309,6 +311,13 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     row = next(line for line in lines[start:] if line.startswith("| driver | "))
     assert row.count("(") == len(FEATURES)  # each feature's RMS with its mean signed error
     assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.md", "scores.json", "identity_pairs.png"}
+    # at matched head pose (the clips' head poses measured): a second table, with the own-frames anchor, and the
+    # paired differences there
+    assert "At matched head pose" in text and "| own-frames |" in text and "| relative - paste, at matched head pose |" in text
+    assert summary["driver"].at_pose.transfer == pytest.approx(0.0) and summary["relative"].at_pose.transfer > 0.3
+    assert "own-frames" not in result.self_transfer  # each of A's early frames would find itself
+    pairs = json.loads((tmp_path / "report" / "scores.json").read_text())["pairs"]
+    assert all(len(p["posed"]) == 2 and "posed_turned" in p for p in pairs)
 
 
 def test_self_transfer_error_is_a_distance_in_eye_units(real_clips):
@@ -328,7 +337,13 @@ def test_eval_identity_cli(real_clips, model_dir, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--cache", str(cache), "--modes", "relative",
                  "--frames", "60", "--model-dir", str(model_dir)]) == 0
-    assert "| relative |" in capsys.readouterr().out and (out / "report.md").is_file()
+    printed = capsys.readouterr().out
+    assert "| relative |" in printed and "At matched head pose" in printed and (out / "report.md").is_file()
+    assert {p.name for p in cache.iterdir()} >= {f"{p.stem}.mesh.npz" for p in paths}
+    assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--cache", str(cache), "--modes", "relative",
+                 "--frames", "60", "--model-dir", str(model_dir), "--no-head-pose"]) == 0
+    printed = capsys.readouterr().out
+    assert "| relative |" in printed and "At matched head pose" not in printed and "own-frames" not in printed
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--cache", str(cache), "--calibrate"]) == 0
     assert "| jaw_width_0.4 |" in capsys.readouterr().out
     # bad input: one line, no traceback, before any work

@@ -65,6 +65,13 @@ def _eval_identity(args: argparse.Namespace) -> int:
     find_clips(Path(args.people))  # a missing folder or an empty manifest fails here, before any work
     cache = Path(args.cache) if args.cache else Path(args.out) / "landmarks"
     clips = clips_from(Path(args.people), args.detector, cache)
+    if args.head_pose and not args.calibrate:
+        from .evaluation.head_pose import with_head_poses
+
+        try:
+            clips = with_head_poses(clips, cache)
+        except ImportError as e:
+            print(f"faceflt: head poses not measured, the report has no figures at matched head pose: {e}", file=sys.stderr)
     if args.calibrate:
         print("| feature | between-person spread | within-person spread | ratio | people |")
         print("|---|---|---|---|---|")
@@ -366,8 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="The identity-transfer protocol (faceflt.evaluation.transfer): each video shows one person. For every "
         "ordered pair A <- B, a frontal mouth-closed frame from the first third of A's video is the reference picture, "
         "B's video drives, and the output's identity features (jaw widths, nose width, upper lip, eye width; plain numpy "
-        "on 68 points) are compared with A's own frames from the last two thirds. Scores every FLT mode beside the "
-        "anchors (the driver, paste, relative-2d) and writes report.md, scores.json and plots to OUT.\n\n"
+        "on 68 points) are compared with A's own frames from the last two thirds; and again with A's frames at each driving "
+        "frame's head pose, measured by MediaPipe's face mesh (not by the method's model). Scores every FLT mode beside the "
+        "anchors (the driver, paste, relative-2d, own-frames) and writes report.md, scores.json and plots to OUT.\n\n"
         "examples:\n"
         "  faceflt eval identity --people ../shared/data/videos --out report/\n"
         "  faceflt eval identity --people people.txt --out report/ --modes relative --frames 150\n"
@@ -382,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
     ie.add_argument("--cache", default=None, help="folder for the detected landmarks (default: OUT/landmarks)")
     ie.add_argument("--calibrate", action="store_true",
                     help="print each identity feature's between- and within-person spread on these people, and stop")
+    ie.add_argument("--no-head-pose", dest="head_pose", action="store_false",
+                    help="skip measuring each frame's head pose with MediaPipe's face mesh (the report then has no figures "
+                    "at matched head pose and no own-frames anchor)")
     ie.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
     ie.set_defaults(run=_eval_identity)
 

@@ -41,6 +41,9 @@ class Clip:
     fps: float
     person: str = ""
     """Who the video shows, where a manifest names them ('': a person of their own)."""
+    head_pose: np.ndarray | None = None
+    """float64 (T, 3) degrees (yaw, pitch, roll), measured without faceflt's model (``head_pose.with_head_poses``);
+    NaN where not found; None: not measured."""
 
     @property
     def who(self) -> str:

@@ -24,6 +24,15 @@ For every ordered pair (A <- B), B driving and A the reference:
   landmarks with 2D similarities only (no 3D model).
 - **Self-transfer** (A <- A): the mean distance between the output and A's own landmarks, in eye
   distances.
+- **At matched head pose**, where every clip has its head pose measured without the method's model
+  (``Clip.head_pose``, ``head_pose.py``: MediaPipe's face mesh): the same distances, but each driving frame
+  is compared with A's own mouth-closed frames of the last two thirds held at that frame's pose (yaw within
+  POSE_YAW, pitch within POSE_PITCH degrees), since the identity features change with the head's pitch
+  and two videos are rarely filmed at one camera height. The output should be A's face in B's pose; the
+  figures above compare it with A at A's usual pose, which rewards keeping the picture's pitch whatever
+  the driver's. One more anchor then: **own-frames**, A's own mouth-closed frame of the first third nearest
+  to each driving frame's pose (within the same tolerance), similarity-aligned onto it: A's real face at
+  the driver's pose, with no expression, the figure a faithful transformation can hope for.
 
 No face model is used inside the metric: features, frame selection and anchors are plain numpy on the
 detected 68 points.
@@ -41,8 +50,9 @@ from .clips import Clip
 from .features import FEATURES, SPREAD, distance, identity_features, mouth_gap, turn
 from .metrics import EXPRESSION_FEATURES, expression_features, jitter
 
-__all__ = ["ANCHORS", "FRONTAL", "MOUTH_CLOSED", "TURNED", "PairScores", "Person", "Summary", "paste", "person",
-           "interval", "relative_2d", "resampled", "score_pair", "self_transfer_error", "summarise"]
+__all__ = ["ANCHORS", "FRONTAL", "MOUTH_CLOSED", "OWN_FRAMES", "POSE_PITCH", "POSE_YAW", "TURNED", "AtPose", "PairScores",
+           "Person", "Summary", "own_frames", "paste", "person", "interval", "relative_2d", "resampled", "score_pair",
+           "self_transfer_error", "summarise"]
 
 FRONTAL = 0.08
 """|turn| at most this: a frontal frame."""
@@ -55,6 +65,11 @@ MIN_FRAMES = 3
 MIN_EYE_DISTANCE = 60.0
 """Pixels: people whose median outer-eye-corner distance is smaller are left out (faces too small)."""
 ANCHORS = ("driver", "paste", "relative-2d")
+OWN_FRAMES = "own-frames"
+"""The anchor scored where head poses are measured: A's own frames at the driver's pose."""
+POSE_YAW = 4.0
+POSE_PITCH = 3.0
+"""Degrees: A's frames this close to a driving frame's head pose (yaw, pitch) are held at that pose."""
 
 # Eye corners and nose: the points the 2D anchors align by similarity (they move least with expression).
 _RIGID = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
@@ -108,6 +123,12 @@ class Person:
     """Median identity features (FEATURES) of the frontal, mouth-closed frames of the last two thirds."""
     turned: dict[int, np.ndarray] = field(default_factory=dict)
     """side (-1, +1) -> median identity features of the frames of the last two thirds turned that way."""
+    features: np.ndarray | None = None
+    """(T, F) identity features of every frame, where the clip's head pose is measured (else None)."""
+    posed: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    """The frames of the last two thirds with the mouth closed and a measured head pose: the matched targets."""
+    early: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    """The same in the first third: the frames ``own_frames`` is made of."""
 
     @property
     def name(self) -> str:
@@ -141,7 +162,12 @@ def person(clip: Clip) -> Person | str:
         rows = late & _turned(lms, side)
         if rows.sum() >= MIN_FRAMES:
             turned[side] = _median(identity_features(lms[rows]))
-    return Person(clip, reference, _median(identity_features(lms[target])), turned)
+    if clip.head_pose is None:
+        return Person(clip, reference, _median(identity_features(lms[target])), turned)
+    with np.errstate(invalid="ignore"):
+        closed = seen & (mouth_gap(lms) < MOUTH_CLOSED) & np.isfinite(clip.head_pose[:, :2]).all(1)
+    return Person(clip, reference, _median(identity_features(lms[target])), turned, identity_features(lms),
+                  np.flatnonzero(late & closed), np.flatnonzero(~late & closed))
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -184,6 +210,31 @@ def relative_2d(reference: np.ndarray, driving: np.ndarray) -> np.ndarray:
     return out
 
 
+def _near(reference: Person, rows: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """Those of ``rows`` (frames of the reference's clip) whose head pose is within POSE_YAW, POSE_PITCH of ``pose``."""
+    mine = reference.clip.head_pose[rows]
+    return rows[(np.abs(mine[:, 0] - pose[0]) <= POSE_YAW) & (np.abs(mine[:, 1] - pose[1]) <= POSE_PITCH)]
+
+
+def own_frames(reference: Person, driving: np.ndarray, pose: np.ndarray) -> np.ndarray:
+    """The reference person's own mouth-closed frame of the first third nearest in head pose to each driving frame
+    (T, 68, 2) of pose ``pose`` (T, 3), within POSE_YAW and POSE_PITCH, similarity-aligned onto it by the eye corners
+    and nose; NaN where A has no such frame. A's real face at the driver's pose, with no expression."""
+    out = np.full(driving.shape, np.nan)
+    rows = reference.early
+    if not len(rows):
+        return out
+    theirs = reference.clip.head_pose[rows, :2]
+    for t in np.flatnonzero(_seen(driving) & np.isfinite(pose[:, :2]).all(1)):
+        gap = np.abs(theirs - pose[t, :2]) / (POSE_YAW, POSE_PITCH)
+        k = int(np.argmin(gap.sum(1)))
+        if (gap[k] <= 1).all():
+            face = reference.clip.landmarks[rows[k]]
+            m, b = _similarity(face[_RIGID], driving[t, _RIGID])
+            out[t] = face @ m.T + b
+    return out
+
+
 @dataclass(frozen=True)
 class PairScores:
     reference: str
@@ -208,10 +259,20 @@ class PairScores:
     people: tuple[str, str] = ("", "")
     """Who the reference and the driver are (``Clip.who``; '': the video's name): the draws that ``resampled``
     resamples."""
+    posed: tuple[float, float] = (float("nan"), float("nan"))
+    """(d_output, d_driver) at matched head pose, frontal frames (NaN: no head poses, or too few frames match)."""
+    posed_turned: dict[int, tuple[float, float]] = field(default_factory=dict)
+    """side -> the same over the frames turned that way."""
 
     @property
     def transfer(self) -> float:
         return 1.0 - self.d_output / self.d_driver if self.d_driver > 0 else float("nan")
+
+    @property
+    def transfer_posed(self) -> float:
+        """Identity transfer at matched head pose, frontal frames."""
+        out, drv = self.posed
+        return 1.0 - out / drv if drv > 0 else float("nan")
 
     @property
     def fidelity(self) -> float:
@@ -250,13 +311,40 @@ def score_pair(reference: Person, driver: Person, method: str, output: np.ndarra
         *pair, side_errors = d(_turned(drv, side), target)
         if np.isfinite(pair).all():
             turned[side], turned_errors[side] = tuple(pair), side_errors
+    posed, posed_turned = (float("nan"), float("nan")), {}
+    pose = driver.clip.head_pose
+    if reference.features is not None and pose is not None:
+        f_out, f_drv = identity_features(out), identity_features(drv)
+
+        def at_pose(rows: np.ndarray) -> tuple[float, float]:
+            """Each of ``rows`` against A's frames at its pose: the output's and the driver's medians against the
+            median of those frames' medians."""
+            mine, theirs, targets = [], [], []
+            for t in np.flatnonzero(rows & np.isfinite(pose[: len(rows), :2]).all(1)):
+                near = _near(reference, reference.posed, pose[t])
+                if len(near) >= 2:
+                    mine.append(f_out[t])
+                    theirs.append(f_drv[t])
+                    targets.append(_median(reference.features[near]))
+            if len(mine) < MIN_FRAMES:
+                return float("nan"), float("nan")
+            target = _median(np.array(targets))
+            return distance(_median(np.array(mine)), target), distance(_median(np.array(theirs)), target)
+
+        posed = at_pose(_frontal_closed(drv))
+        for side in (-1, 1):
+            pair = at_pose(_turned(drv, side))
+            if np.isfinite(pair).all():
+                posed_turned[side] = pair
     e_out, e_drv = expression_features(out), expression_features(drv)
     corr = {name: _corr(e_out[:, k], e_drv[:, k]) for k, name in enumerate(EXPRESSION_FEATURES)}
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratios = [np.nanstd(e_out[both, k]) / np.nanstd(e_drv[both, k]) for k in range(len(EXPRESSION_FEATURES))]
+        ratios = [np.nanstd(e_out[both, k]) / np.nanstd(e_drv[both, k]) if both.sum() >= 2 else np.nan
+                  for k in range(len(EXPRESSION_FEATURES))]
     amplitude = float(np.nanmedian(ratios)) if np.isfinite(ratios).any() else float("nan")
     return PairScores(reference.name, driver.name, method, d_out, d_drv, turned, corr, amplitude,
-                      jitter(out) / jitter(drv), int(both.sum()), errors, turned_errors, (reference.clip.who, driver.clip.who))
+                      jitter(out) / jitter(drv), int(both.sum()), errors, turned_errors, (reference.clip.who, driver.clip.who),
+                      posed, posed_turned)
 
 
 def self_transfer_error(output: np.ndarray, landmarks: np.ndarray) -> float:
@@ -297,14 +385,33 @@ class Summary:
     it is not shown to be real."""
     turned_interval: tuple[float, float] = (float("nan"), float("nan"))
     """The same for ``transfer_turned``."""
+    negative: int = 0
+    """Pairs whose identity transfer (frontal) is below 0: the output further from the reference person than the driver."""
+    at_pose: AtPose | None = None
+    """The same figures at matched head pose (None: the clips' head poses were not measured)."""
+
+
+@dataclass(frozen=True)
+class AtPose:
+    """A method's figures at matched head pose (``PairScores.posed``): pooled as ``Summary``'s."""
+
+    transfer: float
+    transfer_turned: float
+    pairs: int
+    """Pairs with a frontal figure: both people have enough frames at a common pose."""
+    turned_cases: int
+    negative: int
+    interval: tuple[float, float]
+    turned_interval: tuple[float, float]
 
 
 BOOTSTRAP = 2000
 """Resamplings of the people behind Summary.interval (fixed seed: the same scores give the same interval)."""
 
 
-def resampled(scores: list[PairScores], method: str) -> tuple[np.ndarray, np.ndarray]:
-    """The pooled frontal and head-turn figures of ``method`` over BOOTSTRAP resamplings of the people (with
+def resampled(scores: list[PairScores], method: str, posed: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The pooled frontal and head-turn figures of ``method`` (``posed``: at matched head pose) over BOOTSTRAP
+    resamplings of the people (with
     replacement; a pair (A, B) weighs as often as A and B are drawn together; a person's several videos are drawn
     together, ``PairScores.people``; NaN where a resampling holds no pair).
     The same people give the same resamplings (fixed seed), so two methods' arrays can be subtracted: the paired
@@ -317,11 +424,12 @@ def resampled(scores: list[PairScores], method: str) -> tuple[np.ndarray, np.nda
     out_f, drv_f, out_t, drv_t = (np.zeros((n, n)) for _ in range(4))
     for s in mine:  # one person's several videos add up in that person's cells
         a, b = (index[p] for p in who(s))
-        if math.isfinite(s.d_output) and math.isfinite(s.d_driver):
-            out_f[a, b] += s.d_output
-            drv_f[a, b] += s.d_driver
-        out_t[a, b] += sum(o for o, _ in s.turned.values())
-        drv_t[a, b] += sum(d for _, d in s.turned.values())
+        frontal, sides = (s.posed, s.posed_turned) if posed else ((s.d_output, s.d_driver), s.turned)
+        if np.isfinite(frontal).all():
+            out_f[a, b] += frontal[0]
+            drv_f[a, b] += frontal[1]
+        out_t[a, b] += sum(o for o, _ in sides.values())
+        drv_t[a, b] += sum(d for _, d in sides.values())
     rng = np.random.default_rng(0)
     counts = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(BOOTSTRAP)]).astype(np.float64)
     weights = counts[:, :, None] * counts[:, None, :]  # the diagonal (A <- A) holds 0
@@ -359,10 +467,18 @@ def summarise(scores: list[PairScores], method: str) -> Summary:
     fronts = [s.errors for s in frontal if s.errors]
     turns = [e for s in mine for e in s.turned_errors.values()]
     intervals = tuple(interval(r) for r in resampled(scores, method)) if mine else ((float("nan"),) * 2,) * 2
+    at_pose = None
+    posed = [s for s in mine if np.isfinite(s.posed).all()]
+    posed_sides = [v for s in mine for v in s.posed_turned.values()]
+    if posed or posed_sides:
+        at_pose = AtPose(pooled([s.posed[0] for s in posed], [s.posed[1] for s in posed]) if posed else float("nan"),
+                         pooled([o for o, _ in posed_sides], [d for _, d in posed_sides]) if posed_sides else float("nan"),
+                         len(posed), len(posed_sides), sum(1 for s in posed if s.transfer_posed < 0),
+                         *(interval(r) for r in resampled(scores, method, posed=True)))
     return Summary(method, transfer, turned, mean([s.fidelity for s in mine]), mean([s.amplitude for s in mine]),
                    mean([s.jitter for s in mine]), min((s.transfer for s in frontal), default=float("nan")), len(mine),
                    len(sides), per_feature(fronts, rms), per_feature(fronts, lambda e: float(e.mean())),
-                   per_feature(turns, rms), *intervals)
+                   per_feature(turns, rms), *intervals, sum(1 for s in frontal if s.transfer < 0), at_pose)
 
 
 

@@ -22,10 +22,14 @@ from .features import FEATURES
 from .metrics import expression_features
 from .transfer import (
     ANCHORS,
+    OWN_FRAMES,
+    POSE_PITCH,
+    POSE_YAW,
     PairScores,
     Person,
     Summary,
     interval,
+    own_frames,
     paste,
     person,
     relative_2d,
@@ -97,7 +101,8 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
     scores: list[PairScores] = []
     outputs: dict[tuple[str, str, str], np.ndarray] = {}
     selfs: dict[str, dict[str, float]] = {}
-    methods = [*ANCHORS, *(m.value for m in modes)]
+    posed = all(p.clip.head_pose is not None for p in people)
+    methods = [*ANCHORS, *([OWN_FRAMES] if posed else []), *(m.value for m in modes)]
     bar = Progress("scoring", len(pairs) + len(people), progress, unit="pairs")
     for a, b in [(p, p) for p in people] + pairs:
         driving = b.clip.landmarks[:frames]
@@ -109,10 +114,13 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
                 out = paste(ref, driving)
             elif method == "relative-2d":
                 out = relative_2d(ref, driving)
+            elif method == OWN_FRAMES:
+                out = own_frames(a, driving, b.clip.head_pose[:frames])
             else:
                 out = flt_landmarks(model, method, references[a.name], tracks[b.name], smoothing=smoothing, detector=det)
             if a is b:
-                selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
+                if method != OWN_FRAMES:  # A's own frames near A's own pose: each early frame finds itself
+                    selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
                 continue
             scores.append(score_pair(a, b, method, out, len(driving)))
             outputs[(a.name, b.name, method)] = out
@@ -147,26 +155,41 @@ def write_report(result: ProtocolResult, out: Path) -> str:
              "the pooled figure over resamplings of the people: with few people, differences inside them are not shown "
              "to be real.")
     header = ("| method | identity transfer (pooled) [90% over people] | under head turns (cases) [90%] | expression fidelity "
-              "| amplitude | jitter | worst pair | self-transfer error |")
-    lines = ["# FLT identity-transfer protocol", "", intro, "", header, "|---|---|---|---|---|---|---|---|"]
+              "| amplitude | jitter | worst pair | negative pairs | self-transfer error |")
+    lines = ["# FLT identity-transfer protocol", "", intro, "", header, "|---|---|---|---|---|---|---|---|---|"]
     for s in result.summaries:
         selfs = list(result.self_transfer.get(s.method, {}).values())
         lines.append(f"| {s.method} | {_f(s.transfer)} {_range(s.interval)} | {_f(s.transfer_turned)} ({s.turned_cases}) "
                      f"{_range(s.turned_interval)} | {_f(s.fidelity)} | {_f(s.amplitude)} | "
-                     f"{_f(s.jitter)} | {_f(s.worst_pair)} | {_f(float(np.mean(selfs)) if selfs else math.nan)} |")
-    modes = [m for m in (s.method for s in result.summaries) if m not in ANCHORS]
+                     f"{_f(s.jitter)} | {_f(s.worst_pair)} | {s.negative} | {_f(float(np.mean(selfs)) if selfs else math.nan)} |")
+    modes = [m for m in (s.method for s in result.summaries) if m not in (*ANCHORS, OWN_FRAMES)]
+    posed = [s for s in result.summaries if s.at_pose is not None]
+    if posed:
+        lines += ["", f"At matched head pose (each clip's head pose measured by MediaPipe's face mesh, not by the method's "
+                  f"model): each driving frame against the reference person's own frames within {POSE_YAW:g} degrees of its "
+                  f"yaw and {POSE_PITCH:g} of its pitch, so that a face is compared with the same face seen the same way. "
+                  f"{OWN_FRAMES}: the reference person's own frame at each driving frame's pose (first third, mouth closed), "
+                  "the figure a faithful transformation can hope for.", "",
+                  "| method | identity transfer (pairs) [90%] | under head turns (cases) [90%] | negative pairs |",
+                  "|---|---|---|---|"]
+        for s in posed:
+            a = s.at_pose
+            lines.append(f"| {s.method} | {_f(a.transfer)} ({a.pairs}) {_range(a.interval)} | {_f(a.transfer_turned)} "
+                         f"({a.turned_cases}) {_range(a.turned_interval)} | {a.negative} |")
     if modes:
         lines += ["", "Paired differences (each mode's figure less an anchor's, over the same resamplings of the people; "
                   "90% in brackets: an interval that holds 0 does not show a difference):", "",
                   "| mode - anchor | identity transfer | under head turns |", "|---|---|---|"]
         by = {s.method: s for s in result.summaries}
-        anchors = {anchor: resampled(result.scores, anchor) for anchor in ("paste", "relative-2d")}
-        for m in modes:
-            mine = resampled(result.scores, m)
-            for anchor, theirs in anchors.items():
-                cells = [f"{_signed(getattr(by[m], k) - getattr(by[anchor], k))} {_range(interval(a - b))}"
-                         for k, a, b in (("transfer", mine[0], theirs[0]), ("transfer_turned", mine[1], theirs[1]))]
-                lines.append(f"| {m} - {anchor} | {cells[0]} | {cells[1]} |")
+        kinds = [(False, "", lambda s: s)] + ([(True, ", at matched head pose", lambda s: s.at_pose)] if posed else [])
+        for at_pose, label, figures in kinds:
+            anchors = {anchor: resampled(result.scores, anchor, at_pose) for anchor in ("paste", "relative-2d")}
+            for m in modes:
+                mine = resampled(result.scores, m, at_pose)
+                for anchor, theirs in anchors.items():
+                    cells = [f"{_signed(getattr(figures(by[m]), k) - getattr(figures(by[anchor]), k))} {_range(interval(a - b))}"
+                             for k, a, b in (("transfer", mine[0], theirs[0]), ("transfer_turned", mine[1], theirs[1]))]
+                    lines.append(f"| {m} - {anchor}{label} | {cells[0]} | {cells[1]} |")
     lines += ["", "Per pair (identity transfer, frontal frames):", ""]
     methods = [s.method for s in result.summaries]
     lines.append("| A <- B | " + " | ".join(methods) + " |")
@@ -195,7 +218,8 @@ def write_report(result: ProtocolResult, out: Path) -> str:
         "summaries": [asdict(s) for s in result.summaries], "self_transfer": result.self_transfer,
         "features": list(FEATURES),
         "pairs": [{**asdict(s), "turned": {str(k): v for k, v in s.turned.items()},
-                   "turned_errors": {str(k): v for k, v in s.turned_errors.items()}, "transfer": s.transfer,
+                   "turned_errors": {str(k): v for k, v in s.turned_errors.items()},
+                   "posed_turned": {str(k): v for k, v in s.posed_turned.items()}, "transfer": s.transfer,
                    "fidelity": s.fidelity} for s in result.scores],
     }
     (out / "scores.json").write_text(json.dumps(payload, indent=1, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v))
@@ -231,7 +255,7 @@ def _plots(result: ProtocolResult, out: Path) -> None:
     for row, (a, b) in zip(axes, shown):
         for col, (k, label) in enumerate(((0, "mouth opening"), (1, "eye openness"))):
             for m in methods:
-                if m == "paste" or (a, b, m) not in result.outputs:
+                if m in ("paste", OWN_FRAMES) or (a, b, m) not in result.outputs:
                     continue
                 row[col].plot(expression_features(result.outputs[(a, b, m)])[:, k], lw=1, label=m)
             row[col].set_title(f"{a} <- {b}: {label}", fontsize=8)
