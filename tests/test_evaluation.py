@@ -149,15 +149,23 @@ def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     assert opening[30] - opening[5] == pytest.approx(driven[30] - driven[5], rel=0.1)
 
 
-def test_relative_takes_a_lasting_trait_of_the_driver_as_its_identity(model):
+def test_relative_takes_a_lasting_trait_of_the_driver_as_its_identity(model, monkeypatch):
     """A driver whose resting face carries, in every frame, a trait that the model reads as expression (its
     blendshape 4 at 1.2, mouth still closed): the trait is the driver's look, not a motion, so on the resting
-    frames the output is the reference's landmarks within 0.8% of the eye distance. A neutral face taken from
-    the model's fit (the expression subtracted, as before) leaves the trait in the output: 1.8%."""
+    frames the output is the reference's landmarks within 0.8% of the eye distance, with the picture lifted at the
+    driver's pitch (``flt.PITCH_TRUST`` = 0). A neutral face taken from the model's fit (the expression subtracted,
+    as before) leaves the trait in the output: 1.8%. As shipped, half the fitted pitch difference between the two
+    faces is believed, and the fit misreads it here by 4.8 degrees (both are filmed level): within 1.2%."""
+    from faceflt import flt
+
     expression = np.zeros((40, model.num_expression_coefficients))
     expression[:, 4] = 1.2
     expression[25:, 5] = 0.6
     reference, clip, _ = frontal_pair(model, 7, expression, detail=4.0)
+    out = relative_output(model, reference, clip)
+    for t in (2, 5, 10):
+        assert aligned_error(reference, out[t]) < 0.012, (t, aligned_error(reference, out[t]))
+    monkeypatch.setattr(flt, "PITCH_TRUST", 0.0)
     out = relative_output(model, reference, clip)
     for t in (2, 5, 10):
         assert aligned_error(reference, out[t]) < 0.008, (t, aligned_error(reference, out[t]))
@@ -465,22 +473,23 @@ def test_the_protocol_checked_on_the_models_own_people(model):
     """tools/synthetic_protocol.py, small (8 people drawn from the model, seed 0; docs/identity.md): the identity
     figure where the exact answer is known. With every camera at one pitch, the exact answer scores far above paste
     frontally (measured 0.87 against 0.76) and above relative-2d under head turns (0.83 against 0.68). With each
-    camera's pitch drawn within 6 degrees (two up to 12 apart), the exact answer falls below paste and `relative`
-    frontally (0.69 against 0.80 and 0.78): the protocol counts a camera's pitch as the person's identity. And
-    `relative` with the picture lifted at its own pitch is further from the exact answer than the shipped mode with
-    the cameras alike (0.028 against 0.020 eye distances), closer with them apart (0.030 against 0.037). Should a
-    revision of the protocol make it fair to pitch, or the mode change, this test fails and that account is out
-    of date."""
+    camera's pitch drawn within 6 degrees (two up to 12 apart), the exact answer falls below paste and below `relative`
+    with the picture lifted at the driver's pitch (0.69 against 0.80 and 0.79): the comparison with the reference
+    person at their own pitch counts a camera's pitch as the person's identity. Distance to the exact answer: with
+    the cameras alike, the picture lifted at the driver's pitch is nearest (0.019 eye distances; the shipped half of
+    the fitted difference 0.020; the picture's own pitch 0.028, the fit's pitch misread on these faces); with them
+    apart, the shipped mode is nearest (0.028; 0.036 and 0.030). Should the protocol or the mode change, this test
+    fails and that account is out of date."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("synthetic_protocol", Path(__file__).resolve().parents[1] / "tools" / "synthetic_protocol.py")
     synthetic_protocol = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(synthetic_protocol)
-    own = "relative, picture's pitch"
+    driver_pitch, own_pitch = "relative, driver's pitch", "relative, picture's pitch"
     level = synthetic_protocol.run(model, people=8, pitch_spread=0.0, seed=0)
     assert level["exact"].frontal > level["paste"].frontal + 0.05, level
     assert level["exact"].turned > level["relative-2d"].turned + 0.1, level
-    assert level[own].distance > level["relative"].distance, level
+    assert level[driver_pitch].distance < level["relative"].distance < level[own_pitch].distance, level
     pitched = synthetic_protocol.run(model, people=8, pitch_spread=6.0, seed=0)
-    assert pitched["exact"].frontal < min(pitched["paste"].frontal, pitched["relative"].frontal) - 0.05, pitched
-    assert pitched[own].distance < pitched["relative"].distance, pitched
+    assert pitched["exact"].frontal < min(pitched["paste"].frontal, pitched[driver_pitch].frontal) - 0.05, pitched
+    assert pitched["relative"].distance < min(pitched[driver_pitch].distance, pitched[own_pitch].distance), pitched

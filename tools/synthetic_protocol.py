@@ -13,8 +13,9 @@ anchors), with two more rows:
 
 - *exact*: the exact FLT answer, the reference person's identity with the driver's expression and pose, and the
   same noise. A sound identity figure gives it about 1, frontal and under head turns.
-- *relative, picture's pitch*: `relative` with the reference picture lifted at its own fitted pitch, where the
-  shipped mode lifts it at the driver's neutral pitch (``flt.identity_change``).
+- *relative, driver's pitch* and *relative, picture's pitch*: `relative` with the reference picture lifted at the
+  driver's neutral pitch (``flt.PITCH_TRUST`` = 0, the shipped mode until session 11) and at its own fitted pitch
+  (``PITCH_TRUST`` = 1), where the shipped mode lifts it halfway between (``flt.identity_change``).
 
 and, for every row, the mean distance of its landmarks to the exact answer's (eye-aligned, in eye distances): what
 the protocol's figure stands in for. ``--clean-picture`` gives both `relative` rows the reference frame without its
@@ -26,12 +27,12 @@ square over the cases, in spreads).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from faceflt import flt
 from faceflt.driving import fit_driving, fit_reference
 from faceflt.evaluation.clips import Clip
 from faceflt.evaluation.features import FEATURES, align_eyes
@@ -41,7 +42,7 @@ from faceflt.flt import Reference, driver_neutral, relative
 from faceflt.model import load_model
 
 FRAMES, FPS, SIZE = 300, 30.0, (512, 512)
-METHODS = ("driver", "paste", "relative-2d", "relative", "relative, picture's pitch", "exact")
+METHODS = ("driver", "paste", "relative-2d", "relative", "relative, driver's pitch", "relative, picture's pitch", "exact")
 
 
 class Row(NamedTuple):
@@ -63,6 +64,16 @@ def _person(rng: np.random.Generator, model, pitch_spread: float):
     pitch = pitch_spread * rng.uniform(-1, 1) + 3 * np.sin(t / 13)
     expression = on_and_off(rng, model, FRAMES, pace=(4, 9), off=0.3)  # off a little more often: closed-mouth frames
     return shape, expression, np.c_[yaw, pitch, 3 * np.sin(t / 17)]
+
+
+def _relative_trusting(model, reference: Reference, track, neutral, trust: float):
+    """``relative`` with ``flt.PITCH_TRUST`` = ``trust``."""
+    shipped = flt.PITCH_TRUST
+    flt.PITCH_TRUST = trust
+    try:
+        return relative(model, reference, track, neutral=neutral)
+    finally:
+        flt.PITCH_TRUST = shipped
 
 
 def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, seed: int = 0,
@@ -89,13 +100,13 @@ def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, 
                 continue
             driving = drv.clip.landmarks
             neutral = neutrals[b]
-            at_picture_pitch = replace(neutral, pitch=float(np.median(references[a].fit.yaw_pitch_roll[:, 1])))
             exact = noisy(faces(drawn[a][0], drawn[b][1], drawn[b][2]))
             # the modes called directly, as `flt_landmarks` would (every frame of these clips has its face)
             outputs = {"driver": driving, "paste": paste(ref.reference_landmarks, driving),
                        "relative-2d": relative_2d(ref.reference_landmarks, driving),
                        "relative": relative(model, references[a], tracks[b], neutral=neutral),
-                       "relative, picture's pitch": relative(model, references[a], tracks[b], neutral=at_picture_pitch),
+                       "relative, driver's pitch": _relative_trusting(model, references[a], tracks[b], neutral, 0.0),
+                       "relative, picture's pitch": _relative_trusting(model, references[a], tracks[b], neutral, 1.0),
                        "exact": exact}
             for method, out in outputs.items():
                 scores.append(score_pair(ref, drv, method, out, FRAMES))

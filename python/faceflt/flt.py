@@ -9,7 +9,8 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
     the median of its frontal frames with the mouth closed, as the detector saw them (in a clip with fewer
     than 5 such frames, the model's estimate: its least expressive frames less the fitted expression); the
     reference's face is its picture with the fitted expression taken away, as far as it goes beyond the
-    driver's at rest. The difference between the two
+    driver's at rest, seen at half its fitted pitch difference from the driver at rest (``PITCH_TRUST``).
+    The difference between the two
     (the reference scaled to the driver's eye distance and centred on the driver's eyes and nose; the
     inner lips' opening left to the driver) is the identity change; each frame's output is the driver's
     own landmarks (their detector noise low-passed out) moved by that change seen under the frame's camera.
@@ -73,6 +74,15 @@ _RIGID = [27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
 _NEUTRAL_MAX_YAW = 15.0
 _NEUTRAL_MOUTH_GAP = 0.04
 _NEUTRAL_MIN_FRAMES = 5
+# How much of the fitted pitch difference between the reference picture and the driver at rest is believed
+# (``identity_change``). From 68 points a fitted pitch also holds some of the face's proportions. Measured against
+# an independent pitch (MediaPipe's face mesh, evaluation.head_pose) over the ordered pairs of 41 people, the best
+# linear estimate of the true difference is 0.68 of the fitted one (correlation 0.89; an upper bound, since both
+# may read a long face as a lowered head); on faces drawn from the model, the landmarks come nearest the exact
+# answer at 0.35-0.5 (tools/synthetic_protocol.py, the cameras level or up to 12 degrees apart); and at a half,
+# the resting driver still gives back the reference picture within 2% of the eye distance where the fit misreads
+# two level faces' pitch difference by 5-8 degrees (tests/test_evaluation.py).
+PITCH_TRUST = 0.5
 # Upper and lower inner lip points facing each other: how far apart they are is expression (the mouth's
 # opening), so the identity change moves each pair together.
 _INNER_LIPS = ((61, 67), (62, 66), (63, 65))
@@ -96,13 +106,12 @@ def _light_filter(landmarks: np.ndarray, fps: float, smoothing: float) -> np.nda
 
 @dataclass(frozen=True)
 class Neutral:
-    """The driver's neutral face, and the pose it was seen in."""
+    """The driver's neutral face, the pitch it was seen at and the expression the fit reads on it."""
 
     points: np.ndarray
     """float32 (68, 3), model units, canonical frame."""
     pitch: float
-    """Degrees: the pitch the reference picture is lifted at (``driver_neutral``: the median fitted pitch of the
-    frames the neutral face was taken from)."""
+    """Degrees: the median fitted pitch of the frames the neutral face was taken from."""
     expression: np.ndarray | None = None
     """float32 (K,): the blendshape weights the model reads on the driver at rest (the median fitted expression
     of the frames the neutral face was taken from; None where the neutral face is the model's estimate, its fitted
@@ -158,13 +167,18 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     inner lips' facing pairs (_INNER_LIPS) move together, by the mean of their changes (or the known one's),
     so that how far the mouth is open stays the driver's.
 
-    The reference picture is lifted as if seen at the driver's neutral pitch. From 68 points, pitch is
-    ambiguous with the face's vertical proportions (a short nose and a chin seen from above look alike),
-    so the fitted pitch of a picture holds part of its person's identity: undoing it would take that part
-    away. The driver's pitch moves the output relative to its neutral frames instead (measured with
-    `faceflt eval identity`: developer set 0.63 -> 0.67, under head turns 0.23 -> 0.32; held-out people
-    0.64 -> 0.67; and again with the frontal, mouth-closed neutral face: 0.63 -> 0.68, 0.71 -> 0.76,
-    0.61 -> 0.66).
+    The reference picture is lifted with its own fitted camera, but with only PITCH_TRUST of its fitted pitch
+    difference from the driver's neutral frames: the output is the reference face seen at each driving frame's pose,
+    as the skeleton it is drawn with, as far as the fit can tell that pose from the face's proportions. The
+    identity features read off 2D landmarks change with pitch (a jaw's width at a given height under the eyes: 0.5-1.2
+    between-person spreads per 10 degrees), and a picture and a driving video are often filmed 5-10 degrees apart.
+    Lifting the picture at the driver's neutral pitch instead (PITCH_TRUST = 0, until session 11) kept the picture's
+    look at the picture's pitch whatever the driver's. Measured with `faceflt eval identity` against the reference
+    person's own frames at the driver's head pose (MediaPipe's, not this fit's): 25 real people +0.04 [+0.02, +0.06]
+    frontal and +0.03 [+0.01, +0.05] under head turns, negative pairs 40 -> 30; 15 generated faces +0.05 [+0.02,
+    +0.08] and +0.02, negative pairs 36 -> 26. Against the reference person at their own usual pose, which rewards
+    keeping the picture's pitch: -0.04 [-0.06, -0.01] on the real people, +0.00 on the generated faces
+    (docs/identity.md, "Head pitch").
 
     Unlike the driver's many frames, the picture is one moment that may hold an expression, so its fitted
     expression is taken away (taking the picture as it is measured 0.68, 0.73 and 0.62 on the same sets), but
@@ -177,7 +191,7 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     pairs 26 -> 16."""
     ref = reference.fit
     ypr = ref.yaw_pitch_roll.copy()
-    ypr[:, 1] = neutral.pitch
+    ypr[:, 1] = neutral.pitch + PITCH_TRUST * (ypr[:, 1] - neutral.pitch)
     rest = 0.0 if neutral.expression is None else neutral.expression
     beyond_rest = np.maximum(ref.expression_coeffs - rest, 0).astype(np.float32)
     seen_as = replace(ref.cameras, expression_coeffs=beyond_rest, rotation=_core.rotations_from_yaw_pitch_roll(ypr),
@@ -210,7 +224,7 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
 def relative(model, reference: Reference, track: DrivingTrack, smoothing: float = 1.0,
              neutral: Neutral | None = None) -> np.ndarray:
     """The ``relative`` mode (see the module docstring): (T, 68, 2) pixels, NaN where no fit. ``neutral``: the driver's
-    neutral face and the pitch the picture is lifted at (default: ``driver_neutral``)."""
+    neutral face (default: ``driver_neutral``)."""
     change = identity_change(model, reference, driver_neutral(model, track) if neutral is None else neutral)
     cams = track.cameras
     moved = _core.project_offsets(change, cams.bound())
