@@ -3,6 +3,7 @@ the relative mode's properties (neutral frame, self-transfer, a held expression)
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from conftest import SHARED, require
 
 VIDEOS = SHARED / "data" / "videos"
 SIZE = (512, 512)
+FACE_MESH = importlib.util.find_spec("mediapipe") is not None
+"""MediaPipe, whose face mesh measures the head poses, is in the default install on Python <= 3.12 only."""
 
 
 def synthetic_clip(model, name: str, shape: np.ndarray, frames: int, rng, held: int | None = None, noise: float = 0.3) -> Clip:
@@ -137,7 +140,9 @@ def test_relative_neutral_frame_gives_back_the_reference(model, open_from):
     resting frames the output is the reference's landmarks, similarity-aligned, within 2% of the eye
     distance (the detail kept); on the expressive frames it moves as the driver does. So too when the
     driver's mouth is open in most of its frames (from frame 14 of 40), so that a median over all its
-    frontal frames would be an open mouth."""
+    frontal frames would be an open mouth. Measured 1.1% and 1.7%: most of it is the fit misreading the two faces'
+    pitch difference (both are filmed level; read 5.5 and 8.1 degrees apart, of which the mode believes half,
+    ``flt.PITCH_TRUST``); with the picture at the driver's pitch it was 0.2% and 0.6%."""
     expression = np.zeros((40, model.num_expression_coefficients))
     expression[open_from:, 5] = 0.6  # the mouth opens
     reference, clip, _ = frontal_pair(model, 7, expression, detail=4.0)
@@ -295,7 +300,8 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     from faceflt.evaluation.transfer_report import run_protocol, write_report
 
     _, cache, clips = real_clips
-    clips = with_head_poses(clips, cache, progress=False)
+    if FACE_MESH:
+        clips = with_head_poses(clips, cache, progress=False)
     result = run_protocol(clips, [faceflt.Mode.RELATIVE], frames=150, model_dir=str(model_dir), progress=False)
     summary = {s.method: s for s in result.summaries}
     assert summary["driver"].transfer == pytest.approx(0.0)
@@ -321,6 +327,8 @@ def test_protocol_on_real_people(real_clips, model_dir, tmp_path):
     assert {p.name for p in (tmp_path / "report").iterdir()} >= {"report.md", "scores.json", "identity_pairs.png"}
     # at matched head pose (the clips' head poses measured): a second table, with the own-frames anchor, and the
     # paired differences there
+    if not FACE_MESH:
+        return
     assert "At matched head pose" in text and "| own-frames |" in text and "| relative - paste, at matched head pose |" in text
     assert summary["driver"].at_pose.transfer == pytest.approx(0.0) and summary["relative"].at_pose.transfer > 0.3
     assert "own-frames" not in result.self_transfer  # each of A's early frames would find itself
@@ -345,9 +353,12 @@ def test_eval_identity_cli(real_clips, model_dir, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--cache", str(cache), "--modes", "relative",
                  "--frames", "60", "--model-dir", str(model_dir)]) == 0
-    printed = capsys.readouterr().out
-    assert "| relative |" in printed and "At matched head pose" in printed and (out / "report.md").is_file()
-    assert {p.name for p in cache.iterdir()} >= {f"{p.stem}.mesh.npz" for p in paths}
+    printed, err = capsys.readouterr()
+    assert "| relative |" in printed and (out / "report.md").is_file()
+    if FACE_MESH:
+        assert "At matched head pose" in printed and {p.name for p in cache.iterdir()} >= {f"{p.stem}.mesh.npz" for p in paths}
+    else:  # one line says what is missing and how to leave it out
+        assert "head poses not measured" in err and "--no-head-pose" in err and "Traceback" not in err
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--cache", str(cache), "--modes", "relative",
                  "--frames", "60", "--model-dir", str(model_dir), "--no-head-pose"]) == 0
     printed = capsys.readouterr().out
@@ -478,8 +489,11 @@ def test_the_protocol_checked_on_the_models_own_people(model):
     person at their own pitch counts a camera's pitch as the person's identity. Distance to the exact answer: with
     the cameras alike, the picture lifted at the driver's pitch is nearest (0.019 eye distances; the shipped half of
     the fitted difference 0.020; the picture's own pitch 0.028, the fit's pitch misread on these faces); with them
-    apart, the shipped mode is nearest (0.028; 0.036 and 0.030). Should the protocol or the mode change, this test
-    fails and that account is out of date."""
+    apart, the shipped mode is nearest (0.028; 0.036 and 0.030); these margins are small (0.001-0.002) but this draw is
+    fixed. The shipped mode itself now scores 0.74 frontally with the cameras apart, level with the exact answer's
+    0.69 + 0.05, so the account of the comparison counting pitch as identity rests on the driver's-pitch row, the rule
+    it was first written about. Should the protocol or the mode change, this test fails and that account is out of
+    date."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("synthetic_protocol", Path(__file__).resolve().parents[1] / "tools" / "synthetic_protocol.py")

@@ -14,7 +14,7 @@ from faceflt.evaluation.clips import Clip, detect_clip
 from faceflt.evaluation.features import turn
 from faceflt.evaluation.head_pose import detect_mesh, head_poses, pose_against
 from faceflt.evaluation.synthetic import on_and_off, truth, truth_landmarks
-from faceflt.evaluation.transfer import own_frames, paste, person, score_pair, summarise
+from faceflt.evaluation.transfer import POSE_PITCH, POSE_YAW, own_frames, paste, person, score_pair, summarise
 
 from conftest import SHARED, require
 
@@ -64,6 +64,7 @@ def test_head_pose_reads_known_rotations():
 def test_head_pose_on_a_real_video_follows_the_protocols_turn(tmp_path):
     """On a real video (MediaPipe's face mesh, cached), the yaw goes with the protocol's 2D turn measure (dlib's
     points): correlation 0.99 on LivePortrait's d3, whose head turns both ways."""
+    pytest.importorskip("mediapipe.python.solutions.face_mesh", reason="MediaPipe is in the default install on Python <= 3.12")
     path = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
     mesh = detect_mesh(path, tmp_path)
     assert (tmp_path / "liveportrait_d3.mesh.npz").is_file()
@@ -118,3 +119,48 @@ def test_at_matched_head_pose_the_exact_answer_is_the_reference_person(model):
     bare = person(replace(a.clip, head_pose=None))
     unposed = score_pair(bare, b, "exact", exact, frames)
     assert np.isnan(unposed.transfer_posed) and summarise([unposed], "exact").at_pose is None
+
+
+def test_own_frames_takes_the_nearest_frame_within_the_tolerance(model):
+    """own-frames takes, of the reference person's first-third frames within POSE_YAW and POSE_PITCH of a driving
+    frame's pose, the nearest; a frame nearer on one axis but outside the tolerance on the other is not taken."""
+    rng = np.random.default_rng(2)
+    frames = 90
+    shape = rng.normal(0, 1.0, model.num_shape_coefficients)
+    still = np.zeros((frames, 3))
+    clip = _clip(model, "a", shape, np.zeros((frames, model.num_expression_coefficients)), still, rng)
+    labels = np.tile([POSE_YAW * 1.1, 0.0, 0.0], (frames, 1))  # just outside in yaw, exact in pitch
+    labels[5] = (POSE_YAW * 0.9, POSE_PITCH * 0.9, 0.0)  # inside on both, further in sum
+    marked = clip.landmarks.copy()
+    marked[5, 8, 1] += 6.0  # frame 5's chin 6 px lower: the frame that own-frames takes shows it
+    a = person(replace(clip, landmarks=marked, head_pose=labels))
+    assert not isinstance(a, str) and 5 in a.early
+    driving = clip.landmarks[20:30] + 50.0
+    out = own_frames(a, driving, np.zeros((10, 3)))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[:, 8, 1] - driving[:, 8, 1], 6.0, atol=1.5)
+    # nothing within the tolerance: NaN
+    assert np.isnan(own_frames(a, driving, np.tile([0.0, POSE_PITCH * 3, 0.0], (10, 1)))).all()
+
+
+def test_the_report_leaves_out_what_no_pair_has_at_matched_head_pose(tmp_path):
+    """A mode with no figure at matched head pose (too few driving frames of its output at poses the reference person
+    shows) has no paired row there, and the report is still written; scores.json holds no NaN (JSON has none)."""
+    from faceflt.evaluation.transfer import PairScores
+    from faceflt.evaluation.transfer_report import ProtocolResult, write_report
+
+    nan = float("nan")
+
+    def pair(a, b, method, d_out, posed):
+        return PairScores(a, b, method, d_out, 1.0, {}, {"mouth_opening": 0.5}, 1.0, 1.0, 10, posed=posed)
+
+    scores = [pair(a, b, m, d, (d, 1.0) if m != "relative" else (nan, nan))
+              for a, b in (("A", "B"), ("B", "A")) for m, d in (("driver", 1.0), ("paste", 0.3), ("relative-2d", 0.5), ("relative", 0.4))]
+    methods = ["driver", "paste", "relative-2d", "relative"]
+    result = ProtocolResult(["A", "B"], {}, scores, [summarise(scores, m) for m in methods], {}, 10, {}, [("A", "B"), ("B", "A")], {})
+    assert result.summaries[3].at_pose is None and result.summaries[1].at_pose is not None
+    text = write_report(result, tmp_path)
+    assert "At matched head pose" in text and "| relative - paste |" in text and "| relative - paste, at matched head pose |" not in text
+    import json
+
+    json.loads((tmp_path / "scores.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in scores.json"))

@@ -9,7 +9,7 @@ and off; the camera looks from a pitch of its own, drawn within +-``--pitch-spre
 to twice that apart). The landmarks are the model's (jaw points on the posed face's silhouette) plus ``--noise``
 pixels of Gaussian noise, as a detector's. The protocol of `faceflt eval identity` then runs on these clips as on
 videos (``evaluation.transfer``: the same reference frame, the same frames of each person, the same features and
-anchors), with two more rows:
+anchors), with three more rows:
 
 - *exact*: the exact FLT answer, the reference person's identity with the driver's expression and pose, and the
   same noise. A sound identity figure gives it about 1, frontal and under head turns.
@@ -18,7 +18,7 @@ anchors), with two more rows:
   (``PITCH_TRUST`` = 1), where the shipped mode lifts it halfway between (``flt.identity_change``).
 
 and, for every row, the mean distance of its landmarks to the exact answer's (eye-aligned, in eye distances): what
-the protocol's figure stands in for. ``--clean-picture`` gives both `relative` rows the reference frame without its
+the protocol's figure stands in for. ``--clean-picture`` gives the three `relative` rows the reference frame without its
 noise (paste and relative-2d keep it): how much of what `relative` misses is one picture's detector noise, which no
 later frame averages out. ``--features`` adds each row's error per identity feature under head turns (root mean
 square over the cases, in spreads).

@@ -70,8 +70,10 @@ def _eval_identity(args: argparse.Namespace) -> int:
 
         try:
             clips = with_head_poses(clips, cache)
-        except ImportError as e:
-            print(f"faceflt: head poses not measured, the report has no figures at matched head pose: {e}", file=sys.stderr)
+        except ImportError:
+            print("faceflt: head poses not measured (they need MediaPipe's face mesh: pip install \"mediapipe==0.10.14\", "
+                  "Python <= 3.12), so the report has no figures at matched head pose; --no-head-pose leaves them out "
+                  "without this note", file=sys.stderr)
     if args.calibrate:
         print("| feature | between-person spread | within-person spread | ratio | people |")
         print("|---|---|---|---|---|")

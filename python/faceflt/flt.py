@@ -78,10 +78,11 @@ _NEUTRAL_MIN_FRAMES = 5
 # (``identity_change``). From 68 points a fitted pitch also holds some of the face's proportions. Measured against
 # an independent pitch (MediaPipe's face mesh, evaluation.head_pose) over the ordered pairs of 41 people, the best
 # linear estimate of the true difference is 0.68 of the fitted one (correlation 0.89; an upper bound, since both
-# may read a long face as a lowered head); on faces drawn from the model, the landmarks come nearest the exact
-# answer at 0.35-0.5 (tools/synthetic_protocol.py, the cameras level or up to 12 degrees apart); and at a half,
-# the resting driver still gives back the reference picture within 2% of the eye distance where the fit misreads
-# two level faces' pitch difference by 5-8 degrees (tests/test_evaluation.py).
+# may read a long face as a lowered head); on faces drawn from the model (tools/synthetic_protocol.py, 8 people,
+# seed 0) the landmarks come nearest the exact answer at 0.15 with every camera level (0.0187 eye distances, 0.0204
+# at a half) and at 0.65 with the cameras up to 12 degrees apart (0.0273, 0.0280 at a half): a half is between; and
+# at a half the resting driver still gives back the reference picture within 2% of the eye distance where the fit
+# misreads two level faces' pitch difference by 5-8 degrees (tests/test_evaluation.py).
 PITCH_TRUST = 0.5
 # Upper and lower inner lip points facing each other: how far apart they are is expression (the mouth's
 # opening), so the identity change moves each pair together.
@@ -177,8 +178,8 @@ def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray
     person's own frames at the driver's head pose (MediaPipe's, not this fit's): 25 real people +0.04 [+0.02, +0.06]
     frontal and +0.03 [+0.01, +0.05] under head turns, negative pairs 40 -> 30; 15 generated faces +0.05 [+0.02,
     +0.08] and +0.02, negative pairs 36 -> 26. Against the reference person at their own usual pose, which rewards
-    keeping the picture's pitch: -0.04 [-0.06, -0.01] on the real people, +0.00 on the generated faces
-    (docs/identity.md, "Head pitch").
+    keeping the picture's pitch: -0.04 [-0.06, -0.01] on the real people, negative pairs 39 -> 56; +0.00 on the
+    generated faces (docs/identity.md, "Head pitch").
 
     Unlike the driver's many frames, the picture is one moment that may hold an expression, so its fitted
     expression is taken away (taking the picture as it is measured 0.68, 0.73 and 0.62 on the same sets), but

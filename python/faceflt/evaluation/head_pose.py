@@ -1,8 +1,8 @@
 """Head pose per frame, measured without faceflt's face model: what the identity protocol compares faces at.
 
-Identity features read off 2D landmarks change with the head's pitch (a face seen from below has a wider jaw at a
-given height under the eyes): on the developer and held-out people, by 0.5 to 1.2 between-person spreads per 10
-degrees, and two videos are often filmed 5 to 10 degrees apart. So the protocol also compares the output at each
+Identity features read off 2D landmarks change with the head's pitch: on the developer and held-out people the jaw
+widths by 0.5 to 1.2 between-person spreads per 10 degrees (the nose, lip and eye widths by about 0.1), and two
+videos are often filmed 5 to 10 degrees apart. So the protocol also compares the output at each
 driving frame with the reference person's own frames *at that frame's head pose* (``transfer``), and the pose must
 come from something other than the method's own model and fit.
 
@@ -11,12 +11,13 @@ holistic detector), which follows the face through each video. Each frame's uppe
 forehead, brows, eyes and nose, which expression moves least) are aligned rigidly with the population's mean face
 (generalised Procrustes over frames of every video, measured in the same run, so that every person is read against
 the same face), whose head axes come from its own points: x from the right to the left eye, mouth and face corners,
-y from the top of the forehead to the chin, made square to x.
+y from the top of the forehead to the chin, made square to x. A face unlike the mean one reads a little off in pitch
+(its zero is where its upper face best matches the mean's), the same in every frame of that person.
 
 Checked on the 25 real people of docs/identity.md: yaw follows the protocol's 2D turn (dlib's points) with a
 correlation of 0.73 to 0.99 within each video (0.34 in one whose head hardly turns); the Surrey fit's pitch follows
-this pitch frame to frame (median correlation 0.90, median slope 1.00 over 41 people) and across people's pictures
-(correlation 0.89).
+this pitch frame to frame (median correlation 0.90, median slope 1.00 over 41 videos: the real people's and 15
+generated faces') and across their pictures (correlation 0.89).
 """
 
 from __future__ import annotations

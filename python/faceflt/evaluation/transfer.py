@@ -32,7 +32,8 @@ For every ordered pair (A <- B), B driving and A the reference:
   figures above compare it with A at A's usual pose, which rewards keeping the picture's pitch whatever
   the driver's. One more anchor then: **own-frames**, A's own mouth-closed frame of the first third nearest
   to each driving frame's pose (within the same tolerance), similarity-aligned onto it: A's real face at
-  the driver's pose, with no expression, the figure a faithful transformation can hope for.
+  the driver's pose, with no expression. Not a ceiling (the exact answer can score higher: A's first third
+  is itself only as near A's later frames as a person is to themselves), but what A's own face scores.
 
 No face model is used inside the metric: features, frame selection and anchors are plain numpy on the
 detected 68 points.
@@ -210,16 +211,23 @@ def relative_2d(reference: np.ndarray, driving: np.ndarray) -> np.ndarray:
     return out
 
 
-def _near(reference: Person, rows: np.ndarray, pose: np.ndarray) -> np.ndarray:
-    """Those of ``rows`` (frames of the reference's clip) whose head pose is within POSE_YAW, POSE_PITCH of ``pose``."""
-    mine = reference.clip.head_pose[rows]
-    return rows[(np.abs(mine[:, 0] - pose[0]) <= POSE_YAW) & (np.abs(mine[:, 1] - pose[1]) <= POSE_PITCH)]
+def _targets_at(reference: Person, poses: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each head pose (n, 2+: yaw, pitch), the median identity features of the reference person's frames
+    (``Person.posed``) within POSE_YAW and POSE_PITCH of it: (n, F), and whether at least 2 such frames exist (n,)."""
+    rows = reference.posed
+    theirs = reference.clip.head_pose[rows, :2]
+    near = ((np.abs(theirs[None, :, 0] - poses[:, None, 0]) <= POSE_YAW)
+            & (np.abs(theirs[None, :, 1] - poses[:, None, 1]) <= POSE_PITCH))
+    features = np.where(near[..., None], reference.features[rows][None], np.nan)
+    with warnings.catch_warnings():  # a pose with no frame near it, or a feature none of them shows: NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(features, axis=1), near.sum(1) >= 2
 
 
 def own_frames(reference: Person, driving: np.ndarray, pose: np.ndarray) -> np.ndarray:
     """The reference person's own mouth-closed frame of the first third nearest in head pose to each driving frame
-    (T, 68, 2) of pose ``pose`` (T, 3), within POSE_YAW and POSE_PITCH, similarity-aligned onto it by the eye corners
-    and nose; NaN where A has no such frame. A's real face at the driver's pose, with no expression."""
+    (T, 68, 2) of pose ``pose`` (T, 3), among those within POSE_YAW and POSE_PITCH, similarity-aligned onto it by the
+    eye corners and nose; NaN where A has no such frame. A's real face at the driver's pose, with no expression."""
     out = np.full(driving.shape, np.nan)
     rows = reference.early
     if not len(rows):
@@ -227,9 +235,9 @@ def own_frames(reference: Person, driving: np.ndarray, pose: np.ndarray) -> np.n
     theirs = reference.clip.head_pose[rows, :2]
     for t in np.flatnonzero(_seen(driving) & np.isfinite(pose[:, :2]).all(1)):
         gap = np.abs(theirs - pose[t, :2]) / (POSE_YAW, POSE_PITCH)
-        k = int(np.argmin(gap.sum(1)))
-        if (gap[k] <= 1).all():
-            face = reference.clip.landmarks[rows[k]]
+        inside = np.flatnonzero((gap <= 1).all(1))
+        if len(inside):
+            face = reference.clip.landmarks[rows[inside[np.argmin(gap[inside].sum(1))]]]
             m, b = _similarity(face[_RIGID], driving[t, _RIGID])
             out[t] = face @ m.T + b
     return out
@@ -319,17 +327,13 @@ def score_pair(reference: Person, driver: Person, method: str, output: np.ndarra
         def at_pose(rows: np.ndarray) -> tuple[float, float]:
             """Each of ``rows`` against A's frames at its pose: the output's and the driver's medians against the
             median of those frames' medians."""
-            mine, theirs, targets = [], [], []
-            for t in np.flatnonzero(rows & np.isfinite(pose[: len(rows), :2]).all(1)):
-                near = _near(reference, reference.posed, pose[t])
-                if len(near) >= 2:
-                    mine.append(f_out[t])
-                    theirs.append(f_drv[t])
-                    targets.append(_median(reference.features[near]))
-            if len(mine) < MIN_FRAMES:
+            frames = np.flatnonzero(rows & np.isfinite(pose[: len(rows), :2]).all(1))
+            targets, enough = _targets_at(reference, pose[frames])
+            frames, targets = frames[enough], targets[enough]
+            if len(frames) < MIN_FRAMES:
                 return float("nan"), float("nan")
-            target = _median(np.array(targets))
-            return distance(_median(np.array(mine)), target), distance(_median(np.array(theirs)), target)
+            target = _median(targets)
+            return distance(_median(f_out[frames]), target), distance(_median(f_drv[frames]), target)
 
         posed = at_pose(_frontal_closed(drv))
         for side in (-1, 1):

@@ -108,6 +108,8 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
         driving = b.clip.landmarks[:frames]
         ref = a.reference_landmarks
         for method in methods:
+            if a is b and method == OWN_FRAMES:  # A's own frames near A's own pose: each early frame finds itself
+                continue
             if method == "driver":
                 out = driving
             elif method == "paste":
@@ -119,8 +121,7 @@ def run_protocol(clips: Sequence[Clip], modes: Sequence[Mode] = tuple(Mode), fra
             else:
                 out = flt_landmarks(model, method, references[a.name], tracks[b.name], smoothing=smoothing, detector=det)
             if a is b:
-                if method != OWN_FRAMES:  # A's own frames near A's own pose: each early frame finds itself
-                    selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
+                selfs.setdefault(method, {})[a.name] = self_transfer_error(out, driving)
                 continue
             scores.append(score_pair(a, b, method, out, len(driving)))
             outputs[(a.name, b.name, method)] = out
@@ -169,7 +170,7 @@ def write_report(result: ProtocolResult, out: Path) -> str:
                   f"model): each driving frame against the reference person's own frames within {POSE_YAW:g} degrees of its "
                   f"yaw and {POSE_PITCH:g} of its pitch, so that a face is compared with the same face seen the same way. "
                   f"{OWN_FRAMES}: the reference person's own frame at each driving frame's pose (first third, mouth closed), "
-                  "the figure a faithful transformation can hope for.", "",
+                  "what the person's own face scores (not a ceiling: a person's frames differ among themselves too).", "",
                   "| method | identity transfer (pairs) [90%] | under head turns (cases) [90%] | negative pairs |",
                   "|---|---|---|---|"]
         for s in posed:
@@ -185,6 +186,8 @@ def write_report(result: ProtocolResult, out: Path) -> str:
         for at_pose, label, figures in kinds:
             anchors = {anchor: resampled(result.scores, anchor, at_pose) for anchor in ("paste", "relative-2d")}
             for m in modes:
+                if any(figures(by[x]) is None for x in (m, "paste", "relative-2d")):  # no pair has a figure there
+                    continue
                 mine = resampled(result.scores, m, at_pose)
                 for anchor, theirs in anchors.items():
                     cells = [f"{_signed(getattr(figures(by[m]), k) - getattr(figures(by[anchor]), k))} {_range(interval(a - b))}"
@@ -222,9 +225,20 @@ def write_report(result: ProtocolResult, out: Path) -> str:
                    "posed_turned": {str(k): v for k, v in s.posed_turned.items()}, "transfer": s.transfer,
                    "fidelity": s.fidelity} for s in result.scores],
     }
-    (out / "scores.json").write_text(json.dumps(payload, indent=1, default=lambda v: None if isinstance(v, float) and not math.isfinite(v) else v))
+    (out / "scores.json").write_text(json.dumps(_finite(payload), indent=1, allow_nan=False))
     _plots(result, out)
     return text
+
+
+def _finite(value):
+    """``value`` with every NaN or infinite float (nested in dicts, lists and tuples) as None: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _plots(result: ProtocolResult, out: Path) -> None:
@@ -259,7 +273,8 @@ def _plots(result: ProtocolResult, out: Path) -> None:
                     continue
                 row[col].plot(expression_features(result.outputs[(a, b, m)])[:, k], lw=1, label=m)
             row[col].set_title(f"{a} <- {b}: {label}", fontsize=8)
-    axes[0][0].legend(fontsize=7)
+    if axes[0][0].get_legend_handles_labels()[0]:  # no series drawn (no output kept): no legend
+        axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "expression_series.png", dpi=90)
     plt.close(fig)
