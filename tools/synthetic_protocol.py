@@ -17,7 +17,8 @@ anchors), with three more rows:
   driver's neutral pitch (``flt.PITCH_TRUST`` = 0, the shipped mode until session 11) and at its own fitted pitch
   (``PITCH_TRUST`` = 1), where the shipped mode lifts it halfway between (``flt.identity_change``).
 
-and, for every row, the mean distance of its landmarks to the exact answer's (eye-aligned, in eye distances): what
+and, for every row, the figures at matched head pose (each clip's true head pose standing in for the measured
+one), and the mean distance of its landmarks to the exact answer's (eye-aligned, in eye distances): what
 the protocol's figure stands in for. ``--clean-picture`` gives the three `relative` rows the reference frame without its
 noise (paste and relative-2d keep it): how much of what `relative` misses is one picture's detector noise, which no
 later frame averages out. ``--features`` adds each row's error per identity feature under head turns (root mean
@@ -54,6 +55,8 @@ class Row(NamedTuple):
     """Mean distance to the exact answer, eye-aligned landmarks, eye distances."""
     turned_feature_rms: tuple[float, ...]
     """Per identity feature (features.FEATURES): the error under head turns, root mean square over the cases."""
+    at_pose: tuple[float, float]
+    """(frontal, under head turns) at matched head pose, each clip's head pose being its true one."""
 
 
 def _person(rng: np.random.Generator, model, pitch_spread: float):
@@ -83,7 +86,8 @@ def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, 
     faces = lambda shape, expression, ypr: truth_landmarks(model, truth(model, np.tile(shape, (FRAMES, 1)), expression, ypr))
     noisy = lambda lms: (lms + rng.normal(0, noise, lms.shape)).astype(np.float32)
     clean = [faces(*d) for d in drawn]
-    clips = [Clip(f"p{k}", Path(f"p{k}"), noisy(c), np.ones((FRAMES, 68), np.float32), SIZE, FPS) for k, c in enumerate(clean)]
+    clips = [Clip(f"p{k}", Path(f"p{k}"), noisy(c), np.ones((FRAMES, 68), np.float32), SIZE, FPS, head_pose=d[2])
+             for k, (c, d) in enumerate(zip(clean, drawn))]
     ready = {k: p for k, p in enumerate(person(c) for c in clips) if not isinstance(p, str)}
     if len(ready) < 2:
         raise ValueError(f"only {len(ready)} of {people} drawn people qualify; draw more")
@@ -115,7 +119,7 @@ def run(model, people: int = 10, pitch_spread: float = 6.0, noise: float = 0.7, 
     for method in METHODS:
         s = summarise(scores, method)
         rows[method] = Row(s.transfer, s.transfer_turned, s.turned_cases, s.fidelity, float(np.mean(distances[method])),
-                           s.turned_feature_rms)
+                           s.turned_feature_rms, (s.at_pose.transfer, s.at_pose.transfer_turned) if s.at_pose else (float("nan"),) * 2)
     return rows
 
 
@@ -130,10 +134,12 @@ def main() -> None:
     parser.add_argument("--features", action="store_true", help="each row's error per identity feature under head turns")
     args = parser.parse_args()
     rows = run(load_model(args.model_dir), args.people, args.pitch_spread, args.noise, args.seed, args.clean_picture)
-    print("| method | identity transfer (pooled) | under head turns (cases) | expression fidelity | distance to the exact answer |")
-    print("|---|---|---|---|---|")
+    print("| method | identity transfer (pooled) | under head turns (cases) | at matched head pose: frontal / under head turns "
+          "| expression fidelity | distance to the exact answer |")
+    print("|---|---|---|---|---|---|")
     for method, r in rows.items():
-        print(f"| {method} | {r.frontal:.2f} | {r.turned:.2f} ({r.turned_cases}) | {r.fidelity:.2f} | {r.distance:.4f} |")
+        print(f"| {method} | {r.frontal:.2f} | {r.turned:.2f} ({r.turned_cases}) | {r.at_pose[0]:.2f} / {r.at_pose[1]:.2f} | "
+              f"{r.fidelity:.2f} | {r.distance:.4f} |")
     if args.features:
         print("\nunder head turns, per identity feature (root mean square over the cases, spreads)\n")
         print("| method | " + " | ".join(FEATURES) + " |")
