@@ -83,9 +83,12 @@ def _centred(points: np.ndarray) -> np.ndarray:
 
 
 def _rotation(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """The rotation R (3, 3) that best takes the rows of src onto those of dst (dst ~ src @ R.T; Kabsch)."""
-    u, _, vt = np.linalg.svd(dst.T @ src)
-    return u @ np.diag([1.0, 1.0, np.sign(np.linalg.det(u @ vt))]) @ vt
+    """The rotation R (..., 3, 3) that best takes the rows of src onto those of dst (dst ~ src @ R.T; Kabsch); src and
+    dst (..., n, 3), several at once."""
+    u, _, vt = np.linalg.svd(np.swapaxes(dst, -1, -2) @ src)
+    flip = np.ones(u.shape[:-1])
+    flip[..., -1] = np.sign(np.linalg.det(u @ vt))
+    return (u * flip[..., None, :]) @ vt
 
 
 def mean_face(meshes: Sequence[np.ndarray], seed: int = 0) -> np.ndarray:
@@ -116,12 +119,13 @@ def pose_against(mesh: np.ndarray, face: np.ndarray) -> np.ndarray:
     upper = face[:, 1] < face[_NOSE_TIP, 1]
     ref = face[upper] - face[upper].mean(0)
     out = np.full((len(mesh), 3), np.nan)
-    for t in np.flatnonzero(np.isfinite(mesh).all((1, 2))):
-        seen = mesh[t][upper].astype(np.float64)
-        r = _rotation(ref, seen - seen.mean(0))  # head axes -> image axes
-        forward = -r[:, 2]  # towards the camera
-        out[t] = (np.degrees(np.arctan2(forward[0], -forward[2])), np.degrees(np.arctan2(-forward[1], np.hypot(forward[0], forward[2]))),
-                  np.degrees(np.arctan2(r[1, 0], r[0, 0])))
+    found = np.flatnonzero(np.isfinite(mesh).all((1, 2)))
+    seen = mesh[found][:, upper].astype(np.float64)
+    r = _rotation(ref, seen - seen.mean(1, keepdims=True))  # head axes -> image axes, each frame
+    forward = -r[:, :, 2]  # towards the camera
+    out[found] = np.degrees(np.stack([np.arctan2(forward[:, 0], -forward[:, 2]),
+                                      np.arctan2(-forward[:, 1], np.hypot(forward[:, 0], forward[:, 2])),
+                                      np.arctan2(r[:, 1, 0], r[:, 0, 0])], 1))
     return out
 
 
