@@ -19,8 +19,12 @@ class Progress:
         # the bar writes to its own copy of the terminal, so that it still shows while a detector silences
         # its libraries' chatter on stderr (plugins.builtin.mediapipe_detector._quiet_stderr)
         self._out = os.fdopen(os.dup(sys.stderr.fileno()), "w") if shown else None
+        try:  # a terminal that reports no width (a pseudo-terminal never sized) would get a bar of 0 columns: nothing
+            sized = shown and os.get_terminal_size(self._out.fileno()).columns > 0
+        except OSError:
+            sized = False
         self._bar = tqdm(total=total, desc=label, unit=" " + unit, disable=not shown, file=self._out or sys.stderr,
-                         dynamic_ncols=True, leave=False)
+                         dynamic_ncols=sized, ncols=None if sized else 80, leave=False)
         self._lock = threading.Lock()
 
     def step(self, n: int = 1) -> None:
