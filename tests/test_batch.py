@@ -49,6 +49,16 @@ def test_manifests(tmp_path):
         read_manifest(tmp_path / "dup.csv")
     with pytest.raises(ValueError, match="engine"):
         run_batch([], TransformOptions(), engine="spark")
+    with pytest.raises(InputError, match="--workers must be at least 1"):
+        run_batch([], TransformOptions(), workers=0)
+    # a manifest that is not what it should be is named, in one line
+    for name, text, match in (("ints.json", "[1, 2]", "a JSON manifest is a list of"),
+                              ("broken.json", '[{"reference": "a.jpg"\n x', "broken.json: not valid JSON"),
+                              ("binary.csv", None, "binary.csv: not a readable CSV")):
+        path = tmp_path / name
+        path.write_bytes(b"\xff\xfe\x00\x81" * 8) if text is None else path.write_text(text)
+        with pytest.raises(InputError, match=match):
+            read_manifest(path)
 
 
 def test_ray_engine_runs_the_same_items(tmp_path, model_dir):

@@ -83,6 +83,15 @@ def test_cli_reports_a_missing_model(tmp_path, capsys, monkeypatch):
     assert "faceflt model download" in capsys.readouterr().err
 
 
+def test_eval_synthetic_refuses_bad_sizes_in_one_line(capsys):
+    for argv, match in ((["--pairs", "0"], "--pairs and --frames must be at least 1"),
+                        (["--frames", "-1"], "--pairs and --frames must be at least 1"),
+                        (["--noise", "-5"], "--noise must be a finite number"), (["--noise", "nan"], "--noise must be a finite number")):
+        assert main(["eval", "synthetic", *argv]) == 1
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err, err
+
+
 def test_eval_videos_without_arguments_is_one_line(capsys):
     assert main(["eval", "videos"]) == 1
     err = capsys.readouterr().err
@@ -97,6 +106,7 @@ def test_help_shows_defaults_once_and_examples(capsys):
             main(argv)
         text = capsys.readouterr().out
         assert "(default: None)" not in text and "default: dlib) (default" not in text
+        assert "(default: True)" not in text  # a flag that turns something off: off unless given
         assert "example" in text, argv
 
 
@@ -105,3 +115,32 @@ def test_cli_help_is_installed():
     assert done.returncode == 0
     text = re.sub(r"-\s+", "-", done.stdout)  # undo argparse's line wrapping after hyphens
     assert "sha256" in text and "non-commercial" in text
+
+
+def test_progress_shows_on_a_terminal_that_reports_no_width(monkeypatch):
+    """A pseudo-terminal never sized (`script` without a terminal, some CI runners) reports 0 columns: the bar still
+    shows, at 80 columns, and nothing shows where stderr is not a terminal."""
+    import os
+    import pty
+    import select
+
+    from faceflt.progress import Progress
+
+    master, slave = pty.openpty()  # a new pty's size is 0 x 0
+    with os.fdopen(slave, "w") as terminal:
+        monkeypatch.setattr("sys.stderr", terminal)
+        bar = Progress("testing", 3, True)
+        bar.step(3)
+        bar.close()
+        ready, _, _ = select.select([master], [], [], 5)
+        shown = os.read(master, 4096).decode() if ready else ""
+    os.close(master)
+    assert "testing:" in shown and "/3 " in shown
+    import io
+
+    log = io.StringIO()
+    monkeypatch.setattr("sys.stderr", log)
+    bar = Progress("testing", 3, True)
+    bar.step(3)
+    bar.close()
+    assert log.getvalue() == ""  # no carriage-return lines in a log file

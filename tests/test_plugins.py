@@ -448,7 +448,7 @@ def test_keypoints_a_user_extracted(tmp_path):
         body = np.concatenate([g.body for g in got])
         keep = np.isfinite(frames[0].body).all(1) & (frames[0].body_scores >= (0.3 if name == "dwpose" else 1e-9))
         np.testing.assert_allclose(body[0][keep], frames[0].body[keep], atol=0.01 * max(size), err_msg=name)
-        with pytest.raises(ValueError, match="fewer frames"):
+        with pytest.raises(ValueError, match="has 4 frames, fewer than the video; pass --max-frames 4 "):
             det.detect([None])
     with pytest.raises(ValueError, match="image_size"):
         make_detector("keypoints", path=str(tmp_path / "dwpose.json")).detect([None])

@@ -57,6 +57,7 @@ def test_pose_video_and_json_decode(run):
     assert len(frames) == 45 and frames[0].shape == (512, 512, 3) and frames[0].max() > 200
     files = sorted((run / "openpose").iterdir())
     assert len(files) == 45
+    assert {f.stat().st_mode & 0o777 for f in files} == {(run / "landmarks.npz").stat().st_mode & 0o777}  # not mkstemp's 0600
     doc = json.loads(files[0].read_text())
     person = doc["people"][0]
     assert doc["version"] == 1.3 and len(person["face_keypoints_2d"]) == 210
@@ -256,7 +257,7 @@ def test_bad_inputs(tmp_path, capsys, reference, driving, model_dir):
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(broken), "--out", str(out), *base],
            "broken.mp4: not a readable video", out)
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(broken), "--out", str(out), *base],
-           "is the file complete? Use a complete copy, or re-encode it", out)
+           "it may be incomplete: use a complete copy, or re-encode it", out)
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(empty), "--out", str(out), *base],
@@ -292,8 +293,9 @@ def test_a_video_that_stops_decoding_is_named_once(tmp_path, capsys, monkeypatch
 @pytest.mark.parametrize("extra, match", [
     (["--format", "dwpose,bogus"], "unknown output format 'bogus'; available:"),
     (["--detector", "dlib", "--detector-option", "upsample=-1"], "dlib option upsample must be a whole number from 0 to 4, got -1"),
-    (["--smoothing", "nan"], "--smoothing must be a finite number >= 0, got nan"),
-    (["--smoothing", "-1"], "--smoothing must be a finite number >= 0"),
+    (["--smoothing", "nan"], "--smoothing must be a finite number from 0 to 100, got nan"),
+    (["--smoothing", "-1"], "--smoothing must be a finite number from 0 to 100"),
+    (["--smoothing", "1e308"], "--smoothing must be a finite number from 0 to 100, got 1e+308"),
     (["--max-gap", "-3"], "--max-gap must be a whole number >= 0, got -3"),
     (["--max-frames", "-5"], "--max-frames must be a whole number >= 1, got -5"),
     (["--detector-option", "workers=0"], "workers must be a whole number from 1 to 16, got 0"),
@@ -404,6 +406,54 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, mon
     monkeypatch.setattr(faceflt.outputs.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(locked / "out"),
                     "--model-dir", str(model_dir), "--quiet"], "locked is not writable; choose another --out")
+
+
+def test_overwrite_replaces_only_a_faceflt_output(tmp_path, capsys, monkeypatch, reference, driving, model_dir):
+    """--overwrite never empties the current folder, a folder that is not a faceflt output, or one holding an input;
+    an --out naming a file fails at once, with or without it. All before any work."""
+    import faceflt.pipeline
+
+    monkeypatch.setattr(faceflt.pipeline, "read_image", lambda *a: pytest.fail("work started before the output was checked"))
+    base = ["--reference", str(reference), "--driving", str(driving), "--model-dir", str(model_dir), "--quiet", "--overwrite"]
+    here = tmp_path / "here"
+    here.mkdir()
+    (here / "sentinel.txt").write_text("kept")
+    monkeypatch.chdir(here)
+    for out in (".", "", str(tmp_path)):
+        _fails(capsys, ["transform", *base, "--out", out], "--overwrite would replace the current folder")
+    thesis = tmp_path / "thesis"
+    thesis.mkdir()
+    (thesis / "chapter.txt").write_text("kept")
+    _fails(capsys, ["transform", *base, "--out", str(thesis)], "is not a faceflt output (it has no landmarks.npz)")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "landmarks.npz").write_bytes(b"")  # looks like an output, but holds the reference
+    picture = inputs / "ref.jpg"
+    picture.write_bytes(reference.read_bytes())
+    _fails(capsys, ["transform", *base[2:], "--reference", str(picture), "--out", str(inputs)], "would delete an input")
+    (tmp_path / "f.jpg").write_bytes(b"")
+    _fails(capsys, ["transform", *base, "--out", str(tmp_path / "f.jpg")], "a file of that name exists")
+    _fails(capsys, ["transform", *base[:-1], "--out", str(tmp_path / "f.jpg")], "a file of that name exists")
+    assert (here / "sentinel.txt").read_text() == "kept" and (thesis / "chapter.txt").read_text() == "kept"
+    assert picture.is_file()
+
+
+def test_an_output_where_nothing_can_be_made_is_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving,
+                                                                         model_dir):
+    """What os.access cannot tell (root may "write" to /proc): a folder is tried, and the error names the user's path."""
+    import faceflt.pipeline
+
+    monkeypatch.setattr(faceflt.pipeline, "read_image", lambda *a: pytest.fail("work started before the output was checked"))
+    if not Path("/proc/self").is_dir():
+        pytest.skip("needs /proc")
+    _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", "/proc/faceflt-out",
+                    "--model-dir", str(model_dir), "--quiet"], "/proc/faceflt-out: cannot write in /proc")
+
+
+def test_a_detector_option_of_the_wrong_type_is_named(tmp_path, capsys, reference, driving, model_dir):
+    _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(tmp_path / "o"),
+                    "--detector", "holistic", "--detector-option", "min_detection_confidence=abc", "--model-dir", str(model_dir),
+                    "--quiet"], "holistic option min_detection_confidence must be a number, got 'abc'", tmp_path / "o")
 
 
 def test_help_explains_every_option(capsys):

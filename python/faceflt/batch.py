@@ -64,19 +64,27 @@ def read_manifest(path: str | Path) -> list[BatchItem]:
     base = path.parent
     resolve = lambda p: str(p if Path(p).is_absolute() else base / p)
     if path.suffix.lower() == ".json":
-        rows = json.loads(path.read_text())
-        if not isinstance(rows, list):
+        try:
+            rows = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise InputError(f"{path}: not valid JSON ({e}); a JSON manifest is a list of {{reference, driving, out}} "
+                             "objects") from None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
             raise InputError(f"{path}: a JSON manifest is a list of {{reference, driving, out}} objects")
     else:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
+        try:
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise InputError(f"{path}: not a readable CSV ({e}); a manifest has columns reference, driving, out") from None
     items = []
     for n, row in enumerate(rows, 1):
         missing = [k for k in ("reference", "driving", "out") if not row.get(k)]
         if missing:
             raise InputError(f"{path}: item {n} lacks {', '.join(missing)} (columns: reference, driving, out)")
         refs = row["reference"] if isinstance(row["reference"], list) else str(row["reference"]).split(";")
-        items.append(BatchItem(tuple(resolve(r.strip()) for r in refs if r.strip()), resolve(row["driving"]), resolve(row["out"])))
+        items.append(BatchItem(tuple(resolve(str(r).strip()) for r in refs if str(r).strip()), resolve(str(row["driving"])),
+                               resolve(str(row["out"]))))
     outs = [i.out for i in items]
     if len(set(outs)) != len(outs):
         raise InputError(f"{path}: two items write to the same output folder")
@@ -116,6 +124,8 @@ def _run_reporting(job: tuple[int, BatchItem, TransformOptions]) -> tuple[int, s
 def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformOptions(), workers: int | None = None,
               engine: Literal["process", "ray"] = "process", on_item: Callable[[BatchItem, str], None] | None = None) -> BatchReport:
     """Runs every unfinished item; returns what was done, skipped and failed (with the errors)."""
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
     report = BatchReport()
     todo = []
     for item in items:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import FacefltError, InputError
@@ -52,18 +54,30 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _eval_identity(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from .evaluation.clips import find_clips
-    from .evaluation.transfer import calibrate
-    from .evaluation.transfer_report import clips_from, run_protocol, write_report
     from .flt import Mode
 
     if args.frames < 3:
         raise InputError(f"--frames must be at least 3, got {args.frames}")
     modes = [Mode.parse(m.strip()) for m in args.modes.split(",") if m.strip()]
     find_clips(Path(args.people))  # a missing folder or an empty manifest fails here, before any work
-    cache = Path(args.cache) if args.cache else Path(args.out) / "landmarks"
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: a file of that name exists; --out names a folder, choose another")
+    made = not out.exists()
+    try:
+        return _eval_identity_in(args, modes, out)
+    except BaseException:
+        if made:  # the folder this run made, landmark cache and all: nothing half-made is left
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _eval_identity_in(args: argparse.Namespace, modes: list, out: Path) -> int:
+    from .evaluation.transfer import calibrate
+    from .evaluation.transfer_report import clips_from, run_protocol, write_report
+
+    cache = Path(args.cache) if args.cache else out / "landmarks"
     clips = clips_from(Path(args.people), args.detector, cache)
     if args.head_pose and not args.calibrate:
         from .evaluation.head_pose import with_head_poses
@@ -81,13 +95,12 @@ def _eval_identity(args: argparse.Namespace) -> int:
             print(f"| {name} | {between:.4f} | {within:.4f} | {between / within:.2f} | {people} |")
         return 0
     result = run_protocol(clips, modes, frames=args.frames, model_dir=args.model_dir, detector=args.detector)
-    print(write_report(result, Path(args.out)))
+    print(write_report(result, out))
     return 0
 
 
 def _eval_videos(args: argparse.Namespace) -> int:
     import csv
-    from pathlib import Path
 
     from .evaluation.identity import InceptionEmbedder, bijection, evaluate_videos, make_embedder
     from .io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -129,6 +142,10 @@ def _eval_videos(args: argparse.Namespace) -> int:
 def _eval_synthetic(args: argparse.Namespace) -> int:
     from .evaluation.synthetic import synthetic_benchmark
 
+    if args.pairs < 1 or args.frames < 1:
+        raise InputError(f"--pairs and --frames must be at least 1, got {args.pairs} and {args.frames}")
+    if not 0 <= args.noise < float("inf"):
+        raise InputError(f"--noise must be a finite number of pixels >= 0, got {args.noise}")
     model = load_model(args.model_dir)
     result = synthetic_benchmark(model, pairs=args.pairs, frames=args.frames, noise=args.noise, seed=args.seed)
     print(f"mean landmark error against the exact FLT answer, pixels ({args.pairs} pairs x {args.frames} frames, "
@@ -149,8 +166,6 @@ __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
 
 
 def _comfyui_install(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     root = Path(args.comfyui)
     if not (root / "custom_nodes").is_dir():
         raise InputError(f"{root}: no custom_nodes folder here; give the ComfyUI folder (the one holding main.py and custom_nodes)")
@@ -267,7 +282,7 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     help="strength of the zero-lag One-Euro smoothing of head pose and expression (1: 1 Hz minimum cutoff), "
                     "and of the driver's landmarks that the relative mode moves (a low-pass at 10 Hz / smoothing: at 1, "
                     "it takes out about 40%% of the detector's jitter and 1-2%% of the expressions' amplitude; it "
-                    "filters nothing at half the frame rate or more, e.g. below 0.67 at 30 fps)")
+                    "filters nothing at half the frame rate or more, e.g. below 0.67 at 30 fps; 0 to 100)")
     p.add_argument("--no-smoothing", action="store_true", help="turn smoothing off")
     p.add_argument("--max-gap", type=int, default=default["max_gap"],
                     help="gaps without a face up to this many frames are interpolated; longer ones stay empty (flagged)")
@@ -308,7 +323,7 @@ class _Formatter(argparse.HelpFormatter):
         text = action.help or ""
         default = action.default
         if ("default" in text or action.required or default in (None, False, [], argparse.SUPPRESS)
-                or action.option_strings == [] or isinstance(action, argparse._StoreTrueAction)):
+                or action.option_strings == [] or isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction))):
             return text
         return f"{text} (default: %(default)s)"
 
@@ -338,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  faceflt transform --reference A.jpg --driving B.mp4 --out out/\n"
         "  faceflt transform --reference A.jpg --driving frames/ --fps 25 --out out/ --format dwpose,pose-keypoint\n"
         "  faceflt transform --reference A.jpg --driving B.mp4 --out out/ --detector keypoints \\\n"
-        "      --detector-option path=B_pose_keypoint.json --retarget-body")
+        "      --detector-option path=B_pose_keypoint.json --reference-detector holistic --retarget-body")
     tr.add_argument("--reference", action="append", required=True, metavar="IMAGE",
                     help="picture of the person to animate; repeat for several pictures of the same person (one identity "
                     "is fitted over all)")
@@ -348,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_job_arguments(tr)
     tr.add_argument("--debug-video", action="store_true",
                     help="also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render")
-    tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing output folder (one that is empty or holds a faceflt output: never the current folder or one holding an input)")
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(run=_transform)
 
@@ -423,10 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draws driver and reference identities, expressions and head motion from the face model, adds "
         "detector-like noise to the landmarks, runs the fitting and FLT stages, and reports each mode's mean error "
         "against the reference identity with the driver's expression and pose (redetect needs images: see eval identity).")
-    sy.add_argument("--pairs", type=int, default=8)
-    sy.add_argument("--frames", type=int, default=60)
+    sy.add_argument("--pairs", type=int, default=8, help="pairs of faces drawn from the model (reference, driver)")
+    sy.add_argument("--frames", type=int, default=60, help="driving frames per pair")
     sy.add_argument("--noise", type=float, default=1.5, help="landmark noise, pixels (standard deviation)")
-    sy.add_argument("--seed", type=int, default=0)
+    sy.add_argument("--seed", type=int, default=0, help="random seed of the faces, poses and noise")
     sy.add_argument("--model-dir", default=None, help="Surrey Face Model folder")
     sy.set_defaults(run=_eval_synthetic)
 
@@ -486,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return args.run(args)
-    except (FacefltError, FileNotFoundError, ImportError, ValueError) as e:
+    except (FacefltError, OSError, ImportError, ValueError) as e:  # OSError: a disk full, a folder removed mid-way
         print(f"faceflt: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -39,7 +39,7 @@ class TransformOptions:
     smoothing: float = 1.0
     """Strength of the zero-lag One-Euro smoothing of pose and expression (1 Hz minimum cutoff at 1), and of
     the low-pass on the driver's landmarks that the relative mode moves (10 Hz / smoothing, none at half the
-    frame rate or more; 0: both off)."""
+    frame rate or more; 0: both off; at most 100, where the cutoff is 0.01 Hz and the face hardly moves)."""
     fps: float | None = None
     """Frames per second of the driving frames; None: the video's own (30 for a folder of frames)."""
     draw_resolution: int | None = None
@@ -59,12 +59,13 @@ class TransformOptions:
     debug_video: bool = False
     """Also write <name>_debug.mp4: driving frame | driving landmarks | FLT landmarks | textured render."""
     overwrite: bool = False
-    """Replace an existing output folder."""
+    """Replace an existing output folder, if it is empty or a faceflt output (holds landmarks.npz), and not the current
+    folder or one holding an input."""
     progress: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
-        _check_number("smoothing", self.smoothing, minimum=0.0)
+        _check_number("smoothing", self.smoothing, minimum=0.0, maximum=100.0)
         _check_number("identity_lambda", self.identity_lambda, minimum=0.0)
         _check_whole("max_gap", self.max_gap, minimum=0)
         _check_whole("redetect_interval", self.redetect_interval, minimum=1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -20,19 +21,37 @@ from .progress import Progress
 __all__ = ["check_output", "debug_video", "frame_for", "output_folder", "write_formats"]
 
 
-def check_output(out: Path, overwrite: bool) -> None:
+def check_output(out: Path, overwrite: bool, inputs: Sequence[str | Path] = ()) -> None:
     """Refuses, before any work, an output that exists (without ``overwrite``), lies under a file, or in a folder
-    that cannot be written."""
+    that cannot be written. ``overwrite`` replaces only a folder that is empty or holds a faceflt output
+    (its ``landmarks.npz``), and never the current folder, a folder above it, or one holding ``inputs``."""
     from .errors import InputError
 
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: a file of that name exists; --out names a folder, choose another")
     if out.exists() and not overwrite:
         raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
+    if out.exists():
+        here, target = Path.cwd().resolve(), out.resolve()
+        if target == here or target in here.parents:
+            raise InputError(f"{out}: --overwrite would replace the current folder (or one above it); name a folder of "
+                             "its own with --out")
+        for given in inputs:
+            if target in Path(given).resolve().parents:
+                raise InputError(f"{out}: --overwrite would delete an input ({given}); choose another --out")
+        if any(out.iterdir()) and not (out / "landmarks.npz").is_file():
+            raise InputError(f"{out}: the folder is not a faceflt output (it has no landmarks.npz), so --overwrite will "
+                             "not replace it; choose another --out")
     for parent in (out.parent, *out.parent.parents):
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{out}: {parent} is a file, not a folder; choose another --out")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise InputError(f"{out}: the folder {parent} is not writable; choose another --out")
+            try:  # what os.access cannot tell: a read-only mount, /proc or /sys, or a root that may write anywhere
+                os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent))
+            except OSError as e:
+                raise InputError(f"{out}: cannot write in {parent} ({e.strerror}); choose another --out") from None
             break
 
 

@@ -96,8 +96,8 @@ class Pipeline:
             detector = make_detector(o.detector, self.pm, **o.detector_options)
             try:
                 spec = available_detectors(self.pm)[o.detector]
+                ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
                 if o.reference_detector or o.reference_detector_options or not spec.uses_images:
-                    ref_name = o.reference_detector or (o.detector if spec.uses_images else "dlib")
                     ref_detector = make_detector(ref_name, self.pm, **o.reference_detector_options)
                 else:
                     ref_detector = detector
@@ -107,8 +107,8 @@ class Pipeline:
                     if ref_detector is not detector:
                         close_detector(ref_detector)
                 if o.retarget_body and (ref_found.body is None or np.isnan(ref_found.body[0]).all()):
-                    raise InputError(f"--retarget-body needs the reference's body; detector '{o.detector}' found none "
-                                     "(use a whole-body detector: holistic, dwpose, or keypoints files with bodies)")
+                    raise InputError(f"--retarget-body needs the reference's body; the reference picture's detector "
+                                     f"'{ref_name}' found none (use a whole-body one: --reference-detector holistic or dwpose)")
                 try:
                     detections = detect_driving(frames, detector, o.redetect_interval, o.max_frames, o.progress, spec=spec,
                                                 total=source.frame_count)
@@ -134,7 +134,7 @@ class Pipeline:
         o = self.options
         started = time.perf_counter()
         out = Path(out)
-        check_output(out, o.overwrite)
+        check_output(out, o.overwrite, [*references, driving])
         p = self.prepare(references, driving)
         source, detections, fps = p.source, p.detections, p.track.fps
         try:
@@ -187,7 +187,7 @@ class Pipeline:
         body = p.detections.body
         bodies = 0 if body is None else int(np.isfinite(body).all(-1).any(-1).sum())
         if bodies:
-            damage += f" A body in {bodies} frames."
+            damage += f" A body in {bodies} frame{'s' if bodies != 1 else ''}."
         elif available_detectors(self.pm)[o.detector].whole_body:
             damage += f" No body: detector '{o.detector}' found none in any frame (a close-up?), so the pose outputs hold the face alone."
         else:

@@ -151,6 +151,7 @@ def open_frames(path: str | Path) -> FrameSource:
                 raise InputError(f"{path}: the video holds no frames")
             width, height = first.width, first.height
     except av.error.FFmpegError as e:
-        raise InputError(f"{path}: not a readable video or image ({e}); is the file complete? Use a complete copy, or "
-                         "re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4)") from e
+        raise InputError(f"{path}: not a readable video or image (FFmpeg: {getattr(e, 'strerror', None) or e}); if it is a "
+                         "video, it may be incomplete: use a complete copy, or re-encode it (ffmpeg -i IN -c:v libx264 "
+                         "OUT.mp4)") from e
     return FrameSource(path, "video", width, height, fps, count, counted=counted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import typing
 from typing import Any
 
 import pluggy
@@ -73,7 +74,26 @@ def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ValueError(f"{spec.name!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(fields)) or 'none'}")
+    _check_types(spec, options)
     return spec.options(**options)
+
+
+def _check_types(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> None:
+    """Each option given for a field annotated bool, int or float (or None) must be one (an int is a float), so that a
+    wrong value fails here with its name, not deep inside the detector."""
+    try:
+        hints = typing.get_type_hints(spec.options)
+    except Exception:  # a plugin's annotations that do not resolve: nothing to check against
+        return
+    names = {bool: "true or false", int: "a whole number", float: "a number"}
+    for key, value in options.items():
+        kinds = set(typing.get_args(hints.get(key)) or (hints.get(key),)) - {type(None)}
+        if value is None or len(kinds) != 1 or (kind := kinds.pop()) not in names:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        fits = isinstance(value, bool) if kind is bool else number and (kind is float or isinstance(value, int))
+        if not fits:
+            raise ValueError(f"{spec.name} option {key} must be {names[kind]}, got {value!r}")
 
 
 def _lookup(specs: dict[str, Any], name: str, what: str) -> Any:

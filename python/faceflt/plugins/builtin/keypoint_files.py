@@ -128,6 +128,7 @@ class KeypointFileDetector:
             raise ValueError(f"keypoints option path: no such file or folder {options.path!r}")
         self._options = options
         self._frames: Iterator[PoseFrame] | None = None
+        self._given = 0
 
     def detect(self, images: Sequence[np.ndarray], boxes: np.ndarray | None = None) -> Detections:
         if self._frames is None:  # the frame size, where the file does not store it, is the frames'
@@ -140,7 +141,9 @@ class KeypointFileDetector:
         for _ in images:
             frame = next(self._frames, None)
             if frame is None:
-                raise ValueError("the keypoint file has fewer frames than the video")
+                raise ValueError(f"the keypoint file has {self._given} frames, fewer than the video; pass --max-frames "
+                                 f"{self._given} to use only those")
+            self._given += 1
             frames.append(frame)
         stack = lambda get, shape, fill: np.stack([np.full(shape, fill, np.float32) if get(f) is None else np.asarray(get(f), np.float32) for f in frames])
         face = stack(lambda f: f.face, (68, 2), np.nan)

@@ -123,6 +123,7 @@ def write_json_atomically(path: Path, document: dict) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(document, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the output's other files are 0644
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
