@@ -59,6 +59,30 @@ def test_manifests(tmp_path):
         path.write_bytes(b"\xff\xfe\x00\x81" * 8) if text is None else path.write_text(text)
         with pytest.raises(InputError, match=match):
             read_manifest(path)
+    # Excel's "CSV UTF-8" starts with a byte-order mark, which is not part of the first column's name
+    (tmp_path / "excel.csv").write_text("\ufeffreference,driving,out\na.jpg,v.mp4,o\n", encoding="utf-8")
+    assert read_manifest(tmp_path / "excel.csv")[0].references == (str(tmp_path / "a.jpg"),)
+
+
+def test_a_batch_after_mediapipe_ran_in_the_same_process(tmp_path, model_dir):
+    """A notebook that transformed one clip, then runs a batch: the workers must not be forks of a process holding
+    MediaPipe's threads (such a fork aborted in MediaPipe, and the pool waited for it forever)."""
+    import subprocess
+    import sys
+
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    reference = require(IMAGES / "image_0010.png", "image_0010")
+    script = f"""
+import faceflt
+from faceflt.batch import BatchItem, run_batch
+options = faceflt.TransformOptions(model_dir={str(model_dir)!r}, max_frames=2, formats=("npz",), progress=False)
+faceflt.transform({str(reference)!r}, {str(video)!r}, {str(tmp_path / "first")!r}, options)
+report = run_batch([BatchItem(({str(reference)!r},), {str(video)!r}, {str(tmp_path / "second")!r})], options, workers=1)
+assert len(report.done) == 1, report.failed
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "second" / "landmarks.npz").is_file()
 
 
 def test_ray_engine_runs_the_same_items(tmp_path, model_dir):

@@ -288,10 +288,17 @@ def test_bad_options_say_what_is_allowed():
     with pytest.raises(ValueError, match="holistic_hands must be true or false, got 'yes'"):
         make_detector("holistic", holistic_hands="yes")
     from faceflt.cli import _detector_options
+    from faceflt.plugins.manager import _options, available_detectors
 
-    # the command line's KEY=VALUE: true/false are booleans (not the strings, which would both be true)
-    assert _detector_options(["holistic_hands=False", "workers=1", "min_visibility=0.5"]) == {
-        "holistic_hands": False, "workers": 1, "min_visibility": 0.5}
+    # the command line's KEY=VALUE: read as each option's type, so true/false are booleans (not the strings, which
+    # would both be true); a number for a text option stays text
+    given = _options(available_detectors()["holistic"], _detector_options(["holistic_hands=False", "workers=1",
+                                                                             "min_visibility=0.5"]))
+    assert given.holistic_hands is False and given.workers == 1 and given.min_visibility == 0.5
+    assert isinstance(given.workers, int) and isinstance(given.min_visibility, float)
+    assert _options(available_detectors()["keypoints"], _detector_options(["path=2024"])).path == "2024"
+    with pytest.raises(ValueError, match="holistic option workers must be a whole number, got '1.5'"):
+        make_detector("holistic", **_detector_options(["workers=1.5"]))
 
 
 def test_a_given_face_box_runs_the_face_mesh_alone(model_dir):

@@ -397,15 +397,21 @@ def test_an_output_under_a_file_is_refused_before_any_work(tmp_path, capsys, mon
     (tmp_path / "f.txt").write_text("a file")
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(tmp_path / "f.txt" / "out"),
                     "--model-dir", str(model_dir), "--quiet"], "f.txt is a file, not a folder; choose another --out")
-    # an unwritable folder (the tests may run as root, who can write anywhere: the permission check is simulated)
+    # an unwritable folder (the tests may run as root, who can write anywhere: the refusal is simulated)
     locked = tmp_path / "locked"
     locked.mkdir()
     import faceflt.outputs
 
-    real_access = faceflt.outputs.os.access
-    monkeypatch.setattr(faceflt.outputs.os, "access", lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    real_mkdtemp = faceflt.outputs.tempfile.mkdtemp
+
+    def mkdtemp(prefix, dir):
+        if Path(dir) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_mkdtemp(prefix=prefix, dir=dir)
+
+    monkeypatch.setattr(faceflt.outputs.tempfile, "mkdtemp", mkdtemp)
     _fails(capsys, ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(locked / "out"),
-                    "--model-dir", str(model_dir), "--quiet"], "locked is not writable; choose another --out")
+                    "--model-dir", str(model_dir), "--quiet"], "cannot write in " + str(locked) + " (Permission denied)")
 
 
 def test_overwrite_replaces_only_a_faceflt_output(tmp_path, capsys, monkeypatch, reference, driving, model_dir):
@@ -424,13 +430,19 @@ def test_overwrite_replaces_only_a_faceflt_output(tmp_path, capsys, monkeypatch,
     thesis = tmp_path / "thesis"
     thesis.mkdir()
     (thesis / "chapter.txt").write_text("kept")
-    _fails(capsys, ["transform", *base, "--out", str(thesis)], "is not a faceflt output (it has no landmarks.npz)")
+    _fails(capsys, ["transform", *base, "--out", str(thesis)], "is not a faceflt output (it has no faceflt landmarks.npz)")
+    (thesis / "landmarks.npz").write_bytes(b"another tool's")
+    _fails(capsys, ["transform", *base, "--out", str(thesis)], "is not a faceflt output")
     inputs = tmp_path / "inputs"
     inputs.mkdir()
-    (inputs / "landmarks.npz").write_bytes(b"")  # looks like an output, but holds the reference
     picture = inputs / "ref.jpg"
     picture.write_bytes(reference.read_bytes())
     _fails(capsys, ["transform", *base[2:], "--reference", str(picture), "--out", str(inputs)], "would delete an input")
+    _fails(capsys, ["transform", *base[:2], "--driving", str(inputs), *base[4:], "--out", str(inputs)], "would delete an input")
+    _fails(capsys, ["transform", *base, "--detector", "keypoints", "--detector-option", f"path={inputs / 'k.json'}",
+                    "--out", str(inputs)], "would delete an input")  # an option's file: the help's keypoints example
+    (tmp_path / "link").symlink_to(thesis)
+    _fails(capsys, ["transform", *base, "--out", str(tmp_path / "link")], "a symbolic link")
     (tmp_path / "f.jpg").write_bytes(b"")
     _fails(capsys, ["transform", *base, "--out", str(tmp_path / "f.jpg")], "a file of that name exists")
     _fails(capsys, ["transform", *base[:-1], "--out", str(tmp_path / "f.jpg")], "a file of that name exists")
@@ -438,9 +450,23 @@ def test_overwrite_replaces_only_a_faceflt_output(tmp_path, capsys, monkeypatch,
     assert picture.is_file()
 
 
+def test_overwrite_replaces_an_empty_folder_and_a_previous_output(tmp_path, capsys, reference, driving, model_dir):
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = ["transform", "--reference", str(reference), "--driving", str(driving), "--out", str(out), "--model-dir",
+            str(model_dir), "--quiet", "--overwrite", "--max-frames", "3", "--format", "npz"]
+    assert main(argv) == 0
+    first = np.load(out / "landmarks.npz")["landmarks"]
+    (out / "stale.txt").write_text("from before")
+    assert main([*argv[:-4], "--max-frames", "2", "--format", "npz"]) == 0
+    assert np.load(out / "landmarks.npz")["landmarks"].shape == (2, 68, 2) and first.shape == (3, 68, 2)
+    assert not (out / "stale.txt").exists() and not list(tmp_path.glob(".out.*"))
+    capsys.readouterr()
+
+
 def test_an_output_where_nothing_can_be_made_is_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving,
                                                                          model_dir):
-    """What os.access cannot tell (root may "write" to /proc): a folder is tried, and the error names the user's path."""
+    """Where permissions do not tell (root may "write" to /proc): a folder is tried, and the error names the user's path."""
     import faceflt.pipeline
 
     monkeypatch.setattr(faceflt.pipeline, "read_image", lambda *a: pytest.fail("work started before the output was checked"))

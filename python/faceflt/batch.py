@@ -20,12 +20,14 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Literal, Sequence
 
 from .errors import InputError
 from .options import TransformOptions
+from .outputs import is_output
 
 __all__ = ["BatchInterrupted", "BatchItem", "BatchReport", "read_manifest", "run_batch"]
 
@@ -65,7 +67,7 @@ def read_manifest(path: str | Path) -> list[BatchItem]:
     resolve = lambda p: str(p if Path(p).is_absolute() else base / p)
     if path.suffix.lower() == ".json":
         try:
-            rows = json.loads(path.read_text())
+            rows = json.loads(path.read_text(encoding="utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise InputError(f"{path}: not valid JSON ({e}); a JSON manifest is a list of {{reference, driving, out}} "
                              "objects") from None
@@ -73,7 +75,7 @@ def read_manifest(path: str | Path) -> list[BatchItem]:
             raise InputError(f"{path}: a JSON manifest is a list of {{reference, driving, out}} objects")
     else:
         try:
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:  # a byte-order mark (Excel's "CSV UTF-8") is skipped
                 rows = list(csv.DictReader(f))
         except (UnicodeDecodeError, csv.Error) as e:
             raise InputError(f"{path}: not a readable CSV ({e}); a manifest has columns reference, driving, out") from None
@@ -92,7 +94,7 @@ def read_manifest(path: str | Path) -> list[BatchItem]:
 
 
 def _finished(item: BatchItem) -> bool:
-    return (Path(item.out) / "landmarks.npz").is_file()
+    return is_output(Path(item.out))
 
 
 def _clean_partials(item: BatchItem) -> None:
@@ -169,7 +171,11 @@ def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformO
         raise ValueError(f"engine must be 'process' or 'ray', got {engine!r}")
     if not todo:
         return report
-    pool = multiprocessing.Pool(min(workers or os.cpu_count() or 1, len(todo)), initializer=_ignore_interrupts)
+    # A fork of a process where MediaPipe has run (a transform before the batch, in a notebook or a test session)
+    # aborts inside MediaPipe, whose threads a fork does not copy: the workers then start from a fresh server process
+    # instead, which (as with "spawn") imports the calling script again, so a script needs its `if __name__ == "__main__":`.
+    context = multiprocessing.get_context("forkserver" if "mediapipe" in sys.modules else None)
+    pool = context.Pool(min(workers or os.cpu_count() or 1, len(todo)), initializer=_ignore_interrupts)
     try:
         for index, error in pool.imap_unordered(_run_reporting, [(i, item, options) for i, item in enumerate(todo)]):
             record(todo[index], error)

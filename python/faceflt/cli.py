@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -55,28 +54,17 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _eval_identity(args: argparse.Namespace) -> int:
     from .evaluation.clips import find_clips
+    from .evaluation.transfer import calibrate
+    from .evaluation.transfer_report import clips_from, run_protocol, write_report
     from .flt import Mode
+    from .outputs import check_not_a_file
 
     if args.frames < 3:
         raise InputError(f"--frames must be at least 3, got {args.frames}")
     modes = [Mode.parse(m.strip()) for m in args.modes.split(",") if m.strip()]
     find_clips(Path(args.people))  # a missing folder or an empty manifest fails here, before any work
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: a file of that name exists; --out names a folder, choose another")
-    made = not out.exists()
-    try:
-        return _eval_identity_in(args, modes, out)
-    except BaseException:
-        if made:  # the folder this run made, landmark cache and all: nothing half-made is left
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-
-
-def _eval_identity_in(args: argparse.Namespace, modes: list, out: Path) -> int:
-    from .evaluation.transfer import calibrate
-    from .evaluation.transfer_report import clips_from, run_protocol, write_report
-
+    check_not_a_file(out)
     cache = Path(args.cache) if args.cache else out / "landmarks"
     clips = clips_from(Path(args.people), args.detector, cache)
     if args.head_pose and not args.calibrate:
@@ -216,20 +204,12 @@ def _plugins(args: argparse.Namespace) -> int:
 
 
 def _detector_options(pairs: list[str], flag: str = "--detector-option") -> dict:
+    """KEY=VALUE pairs -> {key: "value"}; the plugin manager reads each value as its option's type."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise InputError(f"{flag} expects KEY=VALUE, got {pair!r}")
-        if value.lower() in ("true", "false"):
-            value = value.lower() == "true"
-        else:
-            for convert in (int, float):
-                try:
-                    value = convert(value)
-                    break
-                except ValueError:
-                    continue
         out[key.replace("-", "_")] = value
     return out
 

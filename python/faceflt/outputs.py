@@ -18,17 +18,38 @@ from .flt import Reference, fused_chunks
 from .plugins import Detections, OutputContext, PoseFrame, available_writers, make_writer
 from .progress import Progress
 
-__all__ = ["check_output", "debug_video", "frame_for", "output_folder", "write_formats"]
+__all__ = ["check_not_a_file", "check_output", "debug_video", "frame_for", "is_output", "output_folder", "write_formats"]
+
+
+def is_output(folder: Path) -> bool:
+    """Whether ``folder`` holds a finished faceflt output: a landmarks.npz with faceflt's arrays (written last-but-one,
+    in the temporary folder that becomes the output whole)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(folder / "landmarks.npz") as npz:
+            return {"landmarks.npy", "driving_landmarks.npy", "valid.npy"} <= set(npz.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def check_not_a_file(out: Path) -> None:
+    """Refuses an output folder's name that a file (or a symbolic link) already has."""
+    from .errors import InputError
+
+    if out.is_symlink():
+        raise InputError(f"{out}: a symbolic link; --out names a folder of its own, choose another")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: a file of that name exists; --out names a folder, choose another")
 
 
 def check_output(out: Path, overwrite: bool, inputs: Sequence[str | Path] = ()) -> None:
     """Refuses, before any work, an output that exists (without ``overwrite``), lies under a file, or in a folder
-    that cannot be written. ``overwrite`` replaces only a folder that is empty or holds a faceflt output
-    (its ``landmarks.npz``), and never the current folder, a folder above it, or one holding ``inputs``."""
+    where nothing can be written. ``overwrite`` replaces only a folder that is empty or a faceflt output
+    (``is_output``), and never the current folder, a folder above it, or an input or a folder holding one."""
     from .errors import InputError
 
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: a file of that name exists; --out names a folder, choose another")
+    check_not_a_file(out)
     if out.exists() and not overwrite:
         raise InputError(f"{out}: the output folder exists; choose another --out or pass --overwrite")
     if out.exists():
@@ -37,18 +58,17 @@ def check_output(out: Path, overwrite: bool, inputs: Sequence[str | Path] = ()) 
             raise InputError(f"{out}: --overwrite would replace the current folder (or one above it); name a folder of "
                              "its own with --out")
         for given in inputs:
-            if target in Path(given).resolve().parents:
+            path = Path(given).resolve()
+            if target == path or target in path.parents:
                 raise InputError(f"{out}: --overwrite would delete an input ({given}); choose another --out")
-        if any(out.iterdir()) and not (out / "landmarks.npz").is_file():
-            raise InputError(f"{out}: the folder is not a faceflt output (it has no landmarks.npz), so --overwrite will "
-                             "not replace it; choose another --out")
+        if any(out.iterdir()) and not is_output(out):
+            raise InputError(f"{out}: the folder is not a faceflt output (it has no faceflt landmarks.npz), so --overwrite "
+                             "will not replace it; choose another --out")
     for parent in (out.parent, *out.parent.parents):
         if parent.exists():
             if not parent.is_dir():
                 raise InputError(f"{out}: {parent} is a file, not a folder; choose another --out")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise InputError(f"{out}: the folder {parent} is not writable; choose another --out")
-            try:  # what os.access cannot tell: a read-only mount, /proc or /sys, or a root that may write anywhere
+            try:  # a folder is made and removed: permissions, a read-only mount, /proc or /sys, whoever runs it
                 os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.probe-", dir=parent))
             except OSError as e:
                 raise InputError(f"{out}: cannot write in {parent} ({e.strerror}); choose another --out") from None

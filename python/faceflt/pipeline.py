@@ -134,7 +134,8 @@ class Pipeline:
         o = self.options
         started = time.perf_counter()
         out = Path(out)
-        check_output(out, o.overwrite, [*references, driving])
+        given = [*o.detector_options.values(), *o.reference_detector_options.values()]  # e.g. a keypoint file
+        check_output(out, o.overwrite, [*references, driving, *(v for v in given if isinstance(v, (str, Path)) and v)])
         p = self.prepare(references, driving)
         source, detections, fps = p.source, p.detections, p.track.fps
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import types
 import typing
 from typing import Any
 
+import numpy as np
 import pluggy
 
 from . import hookspecs
@@ -74,26 +76,43 @@ def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ValueError(f"{spec.name!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(fields)) or 'none'}")
-    _check_types(spec, options)
-    return spec.options(**options)
+    return spec.options(**_typed(spec, options))
 
 
-def _check_types(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> None:
-    """Each option given for a field annotated bool, int or float (or None) must be one (an int is a float), so that a
-    wrong value fails here with its name, not deep inside the detector."""
+_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def _plain(hint: Any) -> type | None:
+    """bool, int or float (or one of them or None); None for any other annotation."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        given = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = given[0] if len(given) == 1 else None
+    return hint if hint in _KINDS else None
+
+
+def _typed(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """Each option of a field annotated bool, int or float: text (the command line's KEY=VALUE) read as that type,
+    and a value of another type refused with its name, here rather than deep inside the plugin."""
     try:
         hints = typing.get_type_hints(spec.options)
     except Exception:  # a plugin's annotations that do not resolve: nothing to check against
-        return
-    names = {bool: "true or false", int: "a whole number", float: "a number"}
+        return options
+    typed = dict(options)
     for key, value in options.items():
-        kinds = set(typing.get_args(hints.get(key)) or (hints.get(key),)) - {type(None)}
-        if value is None or len(kinds) != 1 or (kind := kinds.pop()) not in names:
+        kind = _plain(hints.get(key))
+        if kind is None or value is None:
             continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        fits = isinstance(value, bool) if kind is bool else number and (kind is float or isinstance(value, int))
-        if not fits:
-            raise ValueError(f"{spec.name} option {key} must be {names[kind]}, got {value!r}")
+        if isinstance(value, str):
+            text = value.strip().lower()
+            try:
+                value = {"true": True, "false": False}.get(text, value) if kind is bool else kind(text)
+            except ValueError:
+                pass
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not (isinstance(value, bool) if kind is bool else number and (kind is float or float(value).is_integer())):
+            raise ValueError(f"{spec.name} option {key} must be {_KINDS[kind]}, got {options[key]!r}")
+        typed[key] = kind(value)
+    return typed
 
 
 def _lookup(specs: dict[str, Any], name: str, what: str) -> Any:

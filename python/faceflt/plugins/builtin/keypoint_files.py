@@ -141,8 +141,10 @@ class KeypointFileDetector:
         for _ in images:
             frame = next(self._frames, None)
             if frame is None:
-                raise ValueError(f"the keypoint file has {self._given} frames, fewer than the video; pass --max-frames "
-                                 f"{self._given} to use only those")
+                if not self._given:
+                    raise ValueError("the keypoint file holds no frames")
+                raise ValueError(f"the keypoint file has {self._given} frame{'s' if self._given > 1 else ''}, fewer than the "
+                                 f"video; pass --max-frames {self._given} to use only those")
             self._given += 1
             frames.append(frame)
         stack = lambda get, shape, fill: np.stack([np.full(shape, fill, np.float32) if get(f) is None else np.asarray(get(f), np.float32) for f in frames])

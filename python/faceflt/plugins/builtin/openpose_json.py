@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -119,14 +119,14 @@ def read_openpose(document: dict, image_size: tuple[int, int] | None = None, ind
 
 
 def write_json_atomically(path: Path, document: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask's permissions, as every other output
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(document, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the output's other files are 0644
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
