@@ -34,7 +34,9 @@ def test_batch_runs_lists_failures_and_resumes(tmp_path, model_dir, capsys):
     assert not (tmp_path / "out" / ".a.partial-999").exists() and not (tmp_path / "out" / "c").exists()
     # again: the finished items are skipped, the failing one is tried again
     assert main(argv) == 1
-    assert "0 done, 2 already finished (skipped), 1 failed" in capsys.readouterr().out
+    printed, progress = capsys.readouterr()
+    assert "0 done, 2 already finished (skipped), 1 failed" in printed
+    assert "[3/3]" in progress and progress.count("already finished (skipped)") == 2  # the count reaches every item
 
 
 def test_manifests(tmp_path):
@@ -59,6 +61,13 @@ def test_manifests(tmp_path):
         path.write_bytes(b"\xff\xfe\x00\x81" * 8) if text is None else path.write_text(text)
         with pytest.raises(InputError, match=match):
             read_manifest(path)
+    for name, text, match in (("empty.csv", "reference,driving,out\n", "no items"), ("empty.json", "[]", "no items"),
+                              ("twice.csv", "reference,driving,out\na.jpg,v.mp4,o\nb.jpg,w.mp4,./x/../o\n", "same output folder")):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=match):
+            read_manifest(tmp_path / name)
+    with pytest.raises(InputError, match="a folder; the manifest is a CSV or JSON file"):
+        read_manifest(tmp_path)
     # Excel's "CSV UTF-8" starts with a byte-order mark, which is not part of the first column's name
     (tmp_path / "excel.csv").write_text("\ufeffreference,driving,out\na.jpg,v.mp4,o\n", encoding="utf-8")
     assert read_manifest(tmp_path / "excel.csv")[0].references == (str(tmp_path / "a.jpg"),)

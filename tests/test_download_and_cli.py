@@ -11,7 +11,7 @@ import pytest
 
 import faceflt
 from faceflt.cli import main
-from faceflt.errors import DownloadError
+from faceflt.errors import DownloadError, InputError
 from faceflt.model import MODEL_FILES
 
 
@@ -92,10 +92,17 @@ def test_eval_synthetic_refuses_bad_sizes_in_one_line(capsys):
         assert match in err and "Traceback" not in err, err
 
 
-def test_eval_videos_without_arguments_is_one_line(capsys):
+def test_eval_videos_without_arguments_is_one_line(tmp_path, capsys):
     assert main(["eval", "videos"]) == 1
     err = capsys.readouterr().err
     assert "give --generated and --references" in err and "Traceback" not in err
+    (tmp_path / "pairs.csv").write_text("video,reference\n")
+    assert main(["eval", "videos", "--pairs", str(tmp_path / "pairs.csv"), "--max-frames", "0"]) == 1
+    assert "--max-frames must be at least 1, got 0" in capsys.readouterr().err
+    from faceflt.evaluation.identity import make_embedder
+
+    with pytest.raises(InputError, match="pairs.csv: not a loadable ONNX model"):
+        make_embedder(str(tmp_path / "pairs.csv"))
 
 
 def test_help_shows_defaults_once_and_examples(capsys):

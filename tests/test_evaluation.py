@@ -369,10 +369,14 @@ def test_eval_identity_cli(real_clips, model_dir, tmp_path, capsys):
     assert main(["eval", "identity", "--people", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--modes", "bogus"]) == 1
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--frames", "0"]) == 1
+    assert main(["eval", "identity", "--people", str(manifest), "--out", str(out), "--modes", ","]) == 1
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfe\x00\x81" * 8)
+    assert main(["eval", "identity", "--people", str(tmp_path / "binary.txt"), "--out", str(out)]) == 1
     (tmp_path / "file.md").write_text("kept")
     assert main(["eval", "identity", "--people", str(manifest), "--out", str(tmp_path / "file.md")]) == 1
     err = capsys.readouterr().err
     assert "no such folder" in err and "mode must be one of" in err and "--frames must be at least 3" in err
+    assert "--modes names no FLT mode" in err and "binary.txt: not a text file" in err
     assert "file.md: a file of that name exists" in err and "Traceback" not in err
     # a run that fails after its start writes no report, and keeps the landmarks it detected for the next run
     one = tmp_path / "one.txt"

@@ -11,6 +11,7 @@ import pytest
 
 import faceflt
 from faceflt.cli import main
+from faceflt.errors import InputError
 from faceflt.io import open_frames
 from faceflt.smoothing import lowpass, one_euro, smooth
 
@@ -425,8 +426,9 @@ def test_overwrite_replaces_only_a_faceflt_output(tmp_path, capsys, monkeypatch,
     here.mkdir()
     (here / "sentinel.txt").write_text("kept")
     monkeypatch.chdir(here)
-    for out in (".", "", str(tmp_path)):
+    for out in (".", str(tmp_path)):
         _fails(capsys, ["transform", *base, "--out", out], "--overwrite would replace the current folder")
+    _fails(capsys, ["transform", *base, "--out", ""], "--out is empty; name the output folder")
     thesis = tmp_path / "thesis"
     thesis.mkdir()
     (thesis / "chapter.txt").write_text("kept")
@@ -462,6 +464,45 @@ def test_overwrite_replaces_an_empty_folder_and_a_previous_output(tmp_path, caps
     assert np.load(out / "landmarks.npz")["landmarks"].shape == (2, 68, 2) and first.shape == (3, 68, 2)
     assert not (out / "stale.txt").exists() and not list(tmp_path.glob(".out.*"))
     capsys.readouterr()
+
+
+def test_a_folder_made_while_the_job_runs_is_not_replaced(tmp_path, monkeypatch, reference, driving, model_dir):
+    """--out was free when the job started, and someone (another job) made it meanwhile: the finished output is not put
+    in its place, the folder keeps what it holds, and nothing half-made is left; with --overwrite the same rules hold
+    at the end as at the start."""
+    import faceflt.pipeline
+
+    out = tmp_path / "out"
+    real = faceflt.pipeline.write_formats
+
+    def meanwhile(*args, **kwargs):
+        out.mkdir(exist_ok=True)
+        (out / "notes.txt").write_text("kept")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(faceflt.pipeline, "write_formats", meanwhile)
+    for overwrite, match in ((False, "the output folder exists"), (True, "is not a faceflt output")):
+        with pytest.raises(InputError, match=match):
+            faceflt.transform(reference, driving, out, model_dir=str(model_dir), max_frames=2, formats=("npz",),
+                              progress=False, overwrite=overwrite)
+        assert [p.name for p in out.iterdir()] == ["notes.txt"] and not list(tmp_path.glob(".out.*"))
+
+
+def test_the_api_says_what_a_path_should_be(tmp_path, reference, driving, model_dir):
+    options = faceflt.TransformOptions(model_dir=str(model_dir), formats=("npz",), progress=False)
+    for references in ([[reference]], np.zeros((4, 4, 3), np.uint8), 5, str(reference).encode(), ""):
+        with pytest.raises(TypeError, match="references must be a picture's path or a list of them"):
+            faceflt.transform(references, driving, tmp_path / "o", options)
+    with pytest.raises(TypeError, match="driving must be a video's"):
+        faceflt.transform(reference, [driving], tmp_path / "o", options)
+    with pytest.raises(TypeError, match="out must be a folder's path"):
+        faceflt.transform(reference, driving, None, options)
+    # one path, as a str or a Path, is one picture (not a list of its characters)
+    with pytest.raises(InputError, match="nope.jpg: no such file"):
+        faceflt.Pipeline(options).run(str(tmp_path / "nope.jpg"), driving, tmp_path / "o")
+    with pytest.raises(InputError, match="nope.jpg: no such file"):
+        faceflt.Pipeline(options).run(tmp_path / "nope.jpg", driving, tmp_path / "o")
+    assert not list(tmp_path.iterdir())
 
 
 def test_an_output_where_nothing_can_be_made_is_refused_before_any_work(tmp_path, capsys, monkeypatch, reference, driving,

@@ -61,6 +61,8 @@ class BatchInterrupted(KeyboardInterrupt):
 
 def read_manifest(path: str | Path) -> list[BatchItem]:
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: a folder; the manifest is a CSV or JSON file listing reference, driving, out")
     if not path.is_file():
         raise InputError(f"{path}: no such manifest")
     base = path.parent
@@ -87,7 +89,9 @@ def read_manifest(path: str | Path) -> list[BatchItem]:
         refs = row["reference"] if isinstance(row["reference"], list) else str(row["reference"]).split(";")
         items.append(BatchItem(tuple(resolve(str(r).strip()) for r in refs if str(r).strip()), resolve(str(row["driving"])),
                                resolve(str(row["out"]))))
-    outs = [i.out for i in items]
+    if not items:
+        raise InputError(f"{path}: no items; a manifest lists reference, driving, out (one row or object per job)")
+    outs = [Path(i.out).resolve() for i in items]
     if len(set(outs)) != len(outs):
         raise InputError(f"{path}: two items write to the same output folder")
     return items
@@ -133,6 +137,8 @@ def run_batch(items: Sequence[BatchItem], options: TransformOptions = TransformO
     for item in items:
         if _finished(item):
             report.skipped.append(item)
+            if on_item:
+                on_item(item, "already finished (skipped)")
         else:
             _clean_partials(item)
             todo.append(item)

@@ -62,6 +62,8 @@ def _eval_identity(args: argparse.Namespace) -> int:
     if args.frames < 3:
         raise InputError(f"--frames must be at least 3, got {args.frames}")
     modes = [Mode.parse(m.strip()) for m in args.modes.split(",") if m.strip()]
+    if not modes:
+        raise InputError(f"--modes names no FLT mode; give some of {', '.join(m.value for m in Mode)}")
     find_clips(Path(args.people))  # a missing folder or an empty manifest fails here, before any work
     out = Path(args.out)
     check_not_a_file(out)
@@ -93,6 +95,8 @@ def _eval_videos(args: argparse.Namespace) -> int:
     from .evaluation.identity import InceptionEmbedder, bijection, evaluate_videos, make_embedder
     from .io.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
     if args.pairs:
         if not Path(args.pairs).is_file():
             raise InputError(f"{args.pairs}: no such file (--pairs takes a CSV with columns video, reference)")

@@ -76,15 +76,17 @@ def check_output(out: Path, overwrite: bool, inputs: Sequence[str | Path] = ()) 
 
 
 @contextlib.contextmanager
-def output_folder(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` to write into; moved into place (replacing ``out``) when the block ends
-    well, removed when it does not: nothing half-written is ever left."""
+def output_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write into; moved into place (replacing ``out``, as ``check_output`` allows:
+    checked again, since the folder may have been made while the job ran) when the block ends well, removed when it
+    does not: nothing half-written is ever left."""
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         yield tmp
         if out.exists():
+            check_output(out, overwrite)
             shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:

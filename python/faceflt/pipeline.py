@@ -52,10 +52,10 @@ class Pipeline:
         """``pm``: the pluggy plugin manager to take detectors and formats from (default: a new one, loading the
         'faceflt' entry points once for this pipeline)."""
         self.pm = pm or get_plugin_manager()
-        if "mediapipe" in options.formats:
-            raise ValueError("format 'mediapipe' draws a 468-point mesh; transform makes 68-point landmarks. "
-                             "Choose from dwpose, mimicmotion, openpose, npz")
         known = available_writers(self.pm)
+        if "mediapipe" in options.formats:
+            raise ValueError("format 'mediapipe' draws a 468-point mesh; transform makes 68-point landmarks. Choose from "
+                             + ", ".join(sorted(set(known) - {"mediapipe"})))
         unknown = [f for f in options.formats if f not in known]
         if unknown:
             raise ValueError(f"unknown output format {', '.join(map(repr, unknown))}; available: {', '.join(sorted(known))} "
@@ -83,11 +83,10 @@ class Pipeline:
         landmarks = np.where((found.confidences >= MIN_CONFIDENCE)[..., None], found.landmarks, np.nan).astype(np.float32)
         return Reference(landmarks, fitted, tuple(images)), found
 
-    def prepare(self, references: Sequence[str | Path], driving: str | Path) -> Prepared:
+    def prepare(self, references: str | Path | Sequence[str | Path], driving: str | Path) -> Prepared:
         """Steps 1-3: the reference identity, the driving detections and fits (shared by all modes)."""
         o = self.options
-        if not references:
-            raise InputError("at least one --reference picture is needed")
+        references, driving = _paths(references, driving)
         source = open_frames(driving)
         # the video decodes while the model and the detector load and the reference is fitted (a core idles then);
         # leaving the block stops the decoding however the preparation ends
@@ -129,10 +128,15 @@ class Pipeline:
                             smoothing=self.options.smoothing, detector=p.detector, progress=self.options.progress)
         return flt, p.track.valid & np.isfinite(flt).all((1, 2))
 
-    def run(self, references: Sequence[str | Path], driving: str | Path, out: str | Path) -> TransformResult:
+    def run(self, references: str | Path | Sequence[str | Path], driving: str | Path, out: str | Path) -> TransformResult:
         """Steps 1-5; the outputs appear in ``out`` whole, or not at all."""
         o = self.options
         started = time.perf_counter()
+        references, driving = _paths(references, driving)
+        if not isinstance(out, (str, Path)):
+            raise TypeError(f"out must be a folder's path (str or Path), got {out!r}")
+        if not str(out):
+            raise InputError("--out is empty; name the output folder")
         out = Path(out)
         given = [*o.detector_options.values(), *o.reference_detector_options.values()]  # e.g. a keypoint file
         check_output(out, o.overwrite, [*references, driving, *(v for v in given if isinstance(v, (str, Path)) and v)])
@@ -153,7 +157,7 @@ class Pipeline:
         status = ["interpolated" if interpolated[i] else "fitted" if valid[i] else "missing" for i in range(len(flt))]
         context = OutputContext(fps=fps, image_size=(source.width, source.height), stem=source.path.stem,
                                 video=source.kind != "image")
-        with output_folder(out) as tmp:
+        with output_folder(out, o.overwrite) as tmp:
             np.savez(tmp / "landmarks.npz", landmarks=flt.astype(np.float32), driving_landmarks=detections.landmarks,
                      valid=valid, interpolated=interpolated, fps=np.float64(fps), image_size=np.asarray(p.track.size, np.int32),
                      mode=np.str_(o.mode.value), reference_shape=p.reference.fit.shape_coeffs[0],
@@ -200,6 +204,20 @@ class Pipeline:
                 f"Outputs in {out}: {', '.join(q.name for q in outputs)}.")
 
 
+def _paths(references: str | Path | Sequence[str | Path], driving: str | Path) -> tuple[list[str | Path], str | Path]:
+    """The reference picture(s) as a list of paths (one path alone is a list of one) and the driving path, checked."""
+    path = lambda p: isinstance(p, (str, Path)) and str(p) != ""
+    if isinstance(references, (str, Path)):
+        references = [references]
+    if isinstance(references, (bytes, np.ndarray)) or not isinstance(references, Sequence) or not all(map(path, references)):
+        raise TypeError(f"references must be a picture's path or a list of them (str or Path), got {references!r:.80}")
+    if not references:
+        raise InputError("at least one --reference picture is needed")
+    if not path(driving):
+        raise TypeError(f"driving must be a video's, a picture's or a folder's path (str or Path), got {driving!r:.80}")
+    return list(references), driving
+
+
 @dataclass
 class Prepared:
     """What every mode shares: inputs, the reference and driver identities, the driving fits."""
@@ -220,8 +238,6 @@ def transform(references: str | Path | Sequence[str | Path], driving: str | Path
 
     ``overrides`` replace fields of ``options``, e.g. ``transform("a.jpg", "b.mp4", "out", mode="project")``.
     """
-    if isinstance(references, (str, Path)):
-        references = [references]
     if overrides:
         from dataclasses import replace
 

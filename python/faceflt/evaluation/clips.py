@@ -67,7 +67,11 @@ def find_clips(people: Path) -> list[Video]:
     if people.is_dir():
         videos = [Video(p) for p in sorted(p for p in people.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)]
     elif people.is_file():
-        lines = [line.split("#")[0].strip() for line in people.read_text().splitlines()]
+        try:
+            lines = [line.split("#")[0].strip() for line in people.read_text(encoding="utf-8-sig").splitlines()]
+        except UnicodeDecodeError:
+            raise InputError(f"{people}: not a text file; --people takes a folder of videos or a text file listing "
+                             "them") from None
         videos = []
         for line in filter(None, lines):
             # a path may hold '=' itself (runs/a=b.mp4): a line naming an existing file is a path

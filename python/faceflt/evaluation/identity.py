@@ -76,7 +76,10 @@ class _OnnxFaceEmbedder:
 
         if not os.path.isfile(model_path):
             raise InputError(f"{model_path}: no {self.kind} ONNX model there (the weights are yours to supply)")
-        self._session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        try:
+            self._session = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own exception classes: a file that is not a model, or a broken one
+            raise InputError(f"{model_path}: not a loadable ONNX model ({str(e).splitlines()[0][:200]})") from None
         self._detector = make_detector("dlib")
 
     def _face(self, image: np.ndarray, landmarks68: np.ndarray) -> np.ndarray:
