@@ -92,13 +92,23 @@ def test_eval_synthetic_refuses_bad_sizes_in_one_line(capsys):
         assert match in err and "Traceback" not in err, err
 
 
-def test_eval_videos_without_arguments_is_one_line(tmp_path, capsys):
+def test_eval_videos_without_arguments_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["eval", "videos"]) == 1
     err = capsys.readouterr().err
     assert "give --generated and --references" in err and "Traceback" not in err
     (tmp_path / "pairs.csv").write_text("video,reference\n")
     assert main(["eval", "videos", "--pairs", str(tmp_path / "pairs.csv"), "--max-frames", "0"]) == 1
     assert "--max-frames must be at least 1, got 0" in capsys.readouterr().err
+    # videos with no face anywhere: no figure, not a mean of 0
+    import faceflt.evaluation.identity as identity
+
+    (tmp_path / "pairs.csv").write_text("video,reference\ng.mp4,r.png\n")
+    none = identity.VideoIdentity("g.mp4", "r.png", frames=3, faces=0, mean_similarity=float("nan"), variance=float("nan"))
+    monkeypatch.setattr(identity, "make_embedder", lambda model: type("E", (), {"name": "stub"})())
+    monkeypatch.setattr(identity, "evaluate_videos", lambda *a: ([none], float("nan")))
+    assert main(["eval", "videos", "--pairs", str(tmp_path / "pairs.csv")]) == 1
+    assert "no face was found in any generated video" in capsys.readouterr().err
+    monkeypatch.undo()
     from faceflt.evaluation.identity import make_embedder
 
     with pytest.raises(InputError, match="pairs.csv: not a loadable ONNX model"):

@@ -127,7 +127,10 @@ def _eval_videos(args: argparse.Namespace) -> int:
     for r in results:
         print(f"| {Path(r.video).name} | {Path(r.reference).name} | {r.frames} | {r.faces} | {r.mean_similarity:.3f} | {r.variance:.4f} |")
     means = [r.mean_similarity for r in results if r.faces]
-    print(f"mean over videos: {sum(means) / max(len(means), 1):.3f}; Frechet distance (frames vs references): {fd:.4f}")
+    if not means:
+        raise InputError("no face was found in any generated video, so there is no identity to score; check the videos")
+    print(f"mean over {len(means)} videos with a face: {sum(means) / len(means):.3f}; Frechet distance (frames vs "
+          f"references): {fd:.4f}")
     return 0
 
 
