@@ -122,6 +122,25 @@ def test_transform_node_on_frames_and_retarget(model_dir, monkeypatch, driving):
     assert np.linalg.norm(after[2] - after[1]) == pytest.approx(1.5 * np.linalg.norm(before[2] - before[1]), rel=0.02)
 
 
+def test_transform_node_checks_its_numbers_and_speaks_in_its_inputs(model_dir, monkeypatch, driving):
+    """Called directly (a script), the node applies INPUT_TYPES' ranges as ComfyUI's validation does; a driving
+    video with no face is refused in the node's own terms, not the command line's."""
+    monkeypatch.setenv("FACEFLT_MODEL_DIR", str(model_dir))
+    frames, docs, _ = driving
+    reference = frames[:1].astype(np.float32) / 255
+    for bad, match in (({"fps": 0.0}, "fps must be between 1 and 240, got 0.0"),
+                       ({"smoothing": float("nan")}, "smoothing must be between 0 and 10, got nan"),
+                       ({"smoothing": -1.0}, "smoothing must be between 0 and 10")):
+        inputs = dict(reference=reference, mode="relative", smoothing=1.0, retarget_body=False, fps=30.0, pose_keypoint=docs)
+        with pytest.raises(ValueError, match=match):
+            call("FLTTransform", **{**inputs, **bad})
+    blank = np.zeros((4, 64, 64, 3), np.float32)
+    with pytest.raises(ValueError, match="no face was found in any driving frame") as caught:
+        call("FLTTransform", reference=reference, mode="relative", smoothing=1.0, retarget_body=False, fps=30.0,
+             driving_frames=blank, detector="dlib")
+    assert "--" not in str(caught.value) and "detector input" in str(caught.value)
+
+
 def test_images_accept_torch_like_tensors_without_torch():
     class FakeTensor:  # what the converter needs of a torch tensor
         def __init__(self, a):

@@ -133,6 +133,21 @@ def test_shape_errors_name_the_argument(model):
         faceflt.fit(model, np.zeros((2, 68, 2)), [(512, 512)] * 3)
 
 
+def test_fit_driving_checks_its_arguments(model, scene):
+    """Before any fit: a frame rate of 0 would divide by zero in the smoothing, and a clip of the wrong shape would fail
+    deep inside it."""
+    lms = scene[3][:3]
+    conf = np.ones(lms.shape[:2], np.float32)
+    for kwargs, match in (({"fps": 0.0}, "fps must be a positive number, got 0.0"),
+                          ({"fps": float("nan")}, "fps must be a positive number"),
+                          ({"fps": 30.0, "smoothing": -1.0}, "smoothing must be 0 .off. or more, got -1.0"),
+                          ({"fps": 30.0, "max_gap": -1}, "max_gap must be 0 or more")):
+        with pytest.raises(ValueError, match=match):
+            faceflt.fit_driving(model, lms, conf, (512, 512), **kwargs)
+    with pytest.raises(ValueError, match=r"landmarks must be \(T, 68, 2\) and confidences \(T, 68\), got \(3, 68, 2\) and \(3,\)"):
+        faceflt.fit_driving(model, lms, conf[:, 0], (512, 512), 30.0)
+
+
 @pytest.mark.parametrize("size", [(float("inf"), 750), (2**40, 750), np.array([2**32 + 1000, 750]), (0, 750), (640.5, 480),
                                   np.array([[640, -1]])])
 def test_image_sizes_are_checked_before_any_cast(model, scene, size):

@@ -626,17 +626,19 @@ def test_debug_video_fps_for_frames_and_single_image_summary(tmp_path, reference
     single = faceflt.transform(reference, folder / "000.png", tmp_path / "s", model_dir=str(model_dir), formats=("npz",),
                                progress=False)
     assert "1 driving frames (512x512):" in single.summary
-    # frames larger than 720 pixels make panels of 720 on their long side
+    # frames larger than 720 pixels make panels of 720 on their long side; an odd height (1150 -> 575) is padded
+    # with a black row, as the pose video is, not cropped
     large = tmp_path / "large"
     large.mkdir()
     for i in range(2):
-        cv2.imwrite(str(large / f"{i:03d}.png"), cv2.resize(cv2.imread(str(folder / f"{i:03d}.png")), (1440, 1152)))
+        cv2.imwrite(str(large / f"{i:03d}.png"), cv2.resize(cv2.imread(str(folder / f"{i:03d}.png")), (1441, 1150)))
     faceflt.transform(reference, large, tmp_path / "L", model_dir=str(model_dir), formats=("npz",), debug_video=True,
                       progress=False)
     with av.open(str(tmp_path / "L" / "large_debug.mp4")) as c:
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 2 and frames[0].shape == (576, 5 * 720, 3)
     assert frames[0][:, 4 * 720 :].max() > 200
+    assert frames[0][-1].mean() < 0.1 * frames[0][-3].mean()  # the padding row
 
 
 def test_a_folder_of_mixed_sizes_is_brought_to_the_first_frames_size(tmp_path, reference, model_dir):

@@ -116,13 +116,11 @@ class FLTTransform:
     def transform(self, reference, mode: str = "relative", smoothing: float = 1.0, retarget_body: bool = False,
                   fps: float = 30.0, pose_keypoint=None, driving_frames=None, reference_pose_keypoint=None,
                   detector: str = "holistic") -> tuple:
-        from .driving import fit_driving, fit_reference
         from .errors import InputError
-        from .flt import Reference, flt_landmarks
-        from .model import load_model
         from .plugins import available_detectors, close_detector, make_detector
 
         mode = Mode.parse(mode)
+        _check_ranges(self.INPUT_TYPES()["required"], smoothing=smoothing, fps=fps)
         if pose_keypoint is None and driving_frames is None:
             raise ValueError("FLT Transform needs the driving video: connect pose_keypoint (DWPose node) or driving_frames")
         if retarget_body and reference_pose_keypoint is None:
@@ -130,33 +128,66 @@ class FLTTransform:
         if detector not in ("holistic", "dlib"):
             raise ValueError(f"detector must be 'holistic' or 'dlib', got {detector!r}")
         name = detector if pose_keypoint is None else "dlib"  # DWPose's 68 face points follow dlib's layout
-        spec = available_detectors()[name]
-        detector = make_detector(name)
         try:
-            ref_images = list(images_to_numpy(reference))
-            found = detector.detect(ref_images)
-            if not found.found.all():
-                raise InputError("no face found in the reference image; use a picture where the face is clearly visible")
-            sizes = np.array([(im.shape[1], im.shape[0]) for im in ref_images], np.int32)
-            model = load_model()
-            ref = Reference(found.landmarks.astype(np.float32), fit_reference(model, found.landmarks, sizes, found.confidences, 3.0),
-                            tuple(ref_images))
-            frames = (_frames_from_pose_keypoint(pose_keypoint) if pose_keypoint is not None
-                      else _frames_from_images(images_to_numpy(driving_frames), detector, spec))
-            size = frames[0].image_size
-            landmarks = np.stack([f.face for f in frames]).astype(np.float32)
-            confidences = np.stack([f.face_scores for f in frames]).astype(np.float32)
-            track = fit_driving(model, landmarks, confidences, size, fps, smoothing=smoothing)
-            faces = flt_landmarks(model, mode, ref, track, smoothing=smoothing, detector=detector)
-        finally:
-            close_detector(detector)
-        frames = [_with_face(f, faces[i]) for i, f in enumerate(frames)]
+            found = make_detector(name)
+            try:
+                frames = self._transform(reference, mode, smoothing, fps, pose_keypoint, driving_frames, found,
+                                         available_detectors()[name])
+            finally:
+                close_detector(found)
+        except (InputError, ImportError) as e:  # the core's messages name the command line's options
+            raise type(e)(_in_node_terms(str(e))) from None
         if retarget_body:
             frames = _retarget(frames, _frames_from_pose_keypoint(reference_pose_keypoint)[0])
         docs = _to_pose_keypoint(frames)
         # drawn from what is returned, read back as FLT Draw Pose reads it: the images are exactly the drawing of the
         # POSE_KEYPOINT (the normalised coordinates' float rounding can move a point across a pixel's edge)
         return docs, _drawn(docs)
+
+    @staticmethod
+    def _transform(reference, mode: Mode, smoothing: float, fps: float, pose_keypoint, driving_frames, detector, spec) -> list:
+        """The driving frames with the FLT face."""
+        from .driving import fit_driving, fit_reference
+        from .errors import InputError
+        from .flt import Reference, flt_landmarks
+        from .model import load_model
+
+        ref_images = list(images_to_numpy(reference))
+        found = detector.detect(ref_images)
+        if not found.found.all():
+            raise InputError("no face found in the reference image; use a picture where the face is clearly visible")
+        sizes = np.array([(im.shape[1], im.shape[0]) for im in ref_images], np.int32)
+        model = load_model()
+        ref = Reference(found.landmarks.astype(np.float32), fit_reference(model, found.landmarks, sizes, found.confidences, 3.0),
+                        tuple(ref_images))
+        frames = (_frames_from_pose_keypoint(pose_keypoint) if pose_keypoint is not None
+                  else _frames_from_images(images_to_numpy(driving_frames), detector, spec))
+        landmarks = np.stack([f.face for f in frames]).astype(np.float32)
+        confidences = np.stack([f.face_scores for f in frames]).astype(np.float32)
+        track = fit_driving(model, landmarks, confidences, frames[0].image_size, fps, smoothing=smoothing)
+        faces = flt_landmarks(model, mode, ref, track, smoothing=smoothing, detector=detector)
+        return [_with_face(f, faces[i]) for i, f in enumerate(frames)]
+
+
+def _check_ranges(declared: dict, **values: float) -> None:
+    """The numbers' ranges as INPUT_TYPES declares them: ComfyUI's own validation applies them in a workflow, this
+    for a node called directly (a script, a test)."""
+    for name, value in values.items():
+        spec = declared[name][1]
+        if not (np.isfinite(value) and spec["min"] <= value <= spec["max"]):
+            raise ValueError(f"{name} must be between {spec['min']:g} and {spec['max']:g}, got {value}")
+
+
+_NODE_TERMS = (("try another --detector", "set the detector input to the other detector"),
+               ("another --reference-detector", "the other detector input"),
+               ("use --detector dlib", "set the detector input to dlib"))
+"""The command line's options, where a core message names one, as this node's inputs."""
+
+
+def _in_node_terms(message: str) -> str:
+    for cli, node in _NODE_TERMS:
+        message = message.replace(cli, node)
+    return message
 
 
 def _with_face(frame, face: np.ndarray):

@@ -131,6 +131,14 @@ def fit_driving(model, landmarks: np.ndarray, confidences: np.ndarray, size: tup
     """Fits the driving frames' landmarks (T, 68, 2) (see the module docstring)."""
     lms = np.asarray(landmarks, np.float32)
     conf = np.asarray(confidences, np.float32)
+    if lms.ndim != 3 or lms.shape[1:] != (68, 2) or conf.shape != lms.shape[:2]:
+        raise ValueError(f"landmarks must be (T, 68, 2) and confidences (T, 68), got {lms.shape} and {conf.shape}")
+    if not (np.isfinite(fps) and fps > 0):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    if not (np.isfinite(smoothing) and smoothing >= 0):
+        raise ValueError(f"smoothing must be 0 (off) or more, got {smoothing}")
+    if max_gap < 0:
+        raise ValueError(f"max_gap must be 0 or more, got {max_gap}")
     seen = np.flatnonzero(np.isfinite(lms).all(-1).sum(-1) >= 20)
     if len(seen) == 0:
         raise InputError("no face was found in any driving frame; check the video, or try another --detector")
