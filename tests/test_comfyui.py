@@ -17,8 +17,9 @@ VIDEOS = SHARED / "data" / "videos"
 
 
 def decode_like_controlnet_aux(document: dict) -> dict[str, np.ndarray]:
-    """An independent reader with decode_json_as_poses's rules: flat x, y, c triplets, normalised by the canvas;
-    a point is kept only when c >= 1.0."""
+    """An independent reader with controlnet_aux's rules (decode_json_as_poses, then is_normalized where it draws):
+    flat x, y, c triplets; a point is kept only when c >= 1.0; a part whose kept points all lie in [0, 1] is
+    normalised and scaled by the canvas, any other part is in pixels. In pixels, as the document gives them."""
     w, h = document["canvas_width"], document["canvas_height"]
     person = document["people"][0]
     out = {}
@@ -27,9 +28,34 @@ def decode_like_controlnet_aux(document: dict) -> dict[str, np.ndarray]:
         if not values:
             continue
         triplets = np.asarray(values, np.float64).reshape(-1, 3)
-        points = triplets[:, :2] * [w, h]
-        points[triplets[:, 2] < 1.0] = np.nan
+        kept = triplets[:, 2] >= 1.0
+        normalised = kept.any() and (np.abs(triplets[kept, :2]) <= 1).all()
+        points = triplets[:, :2] * ([w, h] if normalised else 1.0)
+        points[~kept] = np.nan
         out[key] = points
+    return out
+
+
+def in_pixels(documents: list[dict]) -> list[dict]:
+    """POSE_KEYPOINT as comfyui_controlnet_aux's DWPose node writes it since 2024: the same triplets in pixels of the
+    canvas, and the face's 70 points (the body's two eyes added)."""
+    out = []
+    for doc in documents:
+        w, h = doc["canvas_width"], doc["canvas_height"]
+        people = []
+        for person in doc["people"]:
+            moved = {}
+            for key, values in person.items():
+                if not values:
+                    moved[key] = values
+                    continue
+                t = np.asarray(values, np.float64).reshape(-1, 3) * [w, h, 1]
+                if key == "face_keypoints_2d":
+                    body = np.asarray(person["pose_keypoints_2d"], np.float64).reshape(-1, 3) * [w, h, 1]
+                    t = np.concatenate([t, body[[14, 15]]])
+                moved[key] = t.reshape(-1).tolist()
+            people.append(moved)
+        out.append({"people": people, "canvas_height": h, "canvas_width": w})
     return out
 
 
@@ -92,6 +118,16 @@ def test_transform_node_on_pose_keypoint(model_dir, monkeypatch, driving):
     # the pose images are the DWPose drawing of the returned POSE_KEYPOINT
     (drawn,) = call("FLTDrawPose", pose_keypoint=pose_keypoint)
     np.testing.assert_array_equal(images, drawn)
+    # the DWPose node's own output is in pixels (and its face has 70 points): read as such, the same FLT face comes
+    # back, in pixels too, for whatever read the DWPose node's output
+    as_dwpose = in_pixels(docs)
+    assert max(as_dwpose[0]["people"][0]["face_keypoints_2d"][0::3]) > 100
+    again, images_again = call("FLTTransform", reference=reference[None].astype(np.float32) / 255, mode="relative",
+                               smoothing=1.0, retarget_body=False, fps=30.0, pose_keypoint=as_dwpose)
+    assert max(again[0]["people"][0]["face_keypoints_2d"][0::3]) > 100  # pixels
+    faces_again = np.stack([decode_like_controlnet_aux(d)["face_keypoints_2d"] for d in again])
+    np.testing.assert_allclose(faces_again, faces, atol=0.05)
+    assert np.mean(images_again != images) < 1e-3  # the same drawing, but for rounding at a few pixels' edges
 
 
 def test_transform_node_on_frames_and_retarget(model_dir, monkeypatch, driving):
@@ -106,6 +142,8 @@ def test_transform_node_on_frames_and_retarget(model_dir, monkeypatch, driving):
     face_only, _ = call("FLTTransform", reference=reference, mode="project", smoothing=0.0, retarget_body=False,
                         fps=25.0, driving_frames=frames[:8].astype(np.float32) / 255, detector="dlib")
     assert np.isnan(decode_like_controlnet_aux(face_only[0]).get("pose_keypoints_2d", np.nan)).all()  # dlib: no body
+    # ... written as DWPose writes a frame without a body, 18 missing points (controlnet_aux's consumers index it)
+    assert face_only[0]["people"][0]["pose_keypoints_2d"] == [0.0] * 54
     # retargeting needs the reference's body; given it (limbs 1.5x the driver's), the limbs grow
     reference_docs = [dict(docs[0])]
     person = dict(reference_docs[0]["people"][0])
@@ -134,6 +172,13 @@ def test_transform_node_checks_its_numbers_and_speaks_in_its_inputs(model_dir, m
         inputs = dict(reference=reference, mode="relative", smoothing=1.0, retarget_body=False, fps=30.0, pose_keypoint=docs)
         with pytest.raises(ValueError, match=match):
             call("FLTTransform", **{**inputs, **bad})
+    mixed = [dict(d) for d in docs]
+    mixed[5] = {**mixed[5], "canvas_width": 640}
+    with pytest.raises(ValueError, match="POSE_KEYPOINT frame 5 is 640x512 where frame 0 is 512x512"):
+        call("FLTTransform", **{**inputs, "pose_keypoint": mixed})
+    animals = [{"version": "ap10k", "animals": [[[10, 10, 1]] * 17], "canvas_height": 512, "canvas_width": 512}]
+    with pytest.raises(ValueError, match="animal poses"):
+        call("FLTTransform", **{**inputs, "pose_keypoint": animals})
     blank = np.zeros((4, 64, 64, 3), np.float32)
     with pytest.raises(ValueError, match="no face was found in any driving frame") as caught:
         call("FLTTransform", reference=reference, mode="relative", smoothing=1.0, retarget_body=False, fps=30.0,

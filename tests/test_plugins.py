@@ -460,6 +460,29 @@ def test_keypoints_a_user_extracted(tmp_path):
         np.testing.assert_allclose(faces[1][keep], frames[1].face[keep], atol=0.01 * max(size), err_msg=name)
 
 
+def test_controlnet_layout_in_pixels_or_normalised():
+    """comfyui_controlnet_aux's DWPose node writes the ControlNet layout in pixels, its OpenPose node (and faceflt)
+    normalised: both read back to the same pixels. Written normalised, a point off the canvas is missing (the
+    consumers would take its whole part for pixels), and a frame without a body has 18 missing joints."""
+    rng = np.random.default_rng(5)
+    frame = _frame(rng)
+    normalised, pixels = pose_to_openpose(frame, "controlnet"), pose_to_openpose(frame, "controlnet", pixels=True)
+    assert np.asarray(pixels["people"][0]["face_keypoints_2d"]).max() > 100
+    a, b = read_openpose(normalised), read_openpose(pixels)
+    present = np.isfinite(frame.face).all(1) & (frame.face_scores > 0)
+    np.testing.assert_allclose(a.face[present], frame.face[present], atol=1e-3 * 640)
+    np.testing.assert_allclose(b.face[present], frame.face[present], atol=1e-3)
+    off = dataclasses.replace(frame, face=frame.face.copy(), face_scores=np.ones(68, np.float32), body=None, body_scores=None)
+    off.face[0] = (-3.0, 10.0)
+    off.face[1] = (650.0, 10.0)
+    doc = pose_to_openpose(off, "controlnet")
+    face = np.asarray(doc["people"][0]["face_keypoints_2d"]).reshape(-1, 3)
+    assert face[:2].tolist() == [[0.0, 0.0, 0.0]] * 2 and face[2, 2] == 1.0
+    assert doc["people"][0]["pose_keypoints_2d"] == [0.0] * 54
+    kept = np.asarray(pose_to_openpose(off, "controlnet", pixels=True)["people"][0]["face_keypoints_2d"]).reshape(-1, 3)
+    assert kept[0].tolist() == [-3.0, 10.0, 1.0]  # in pixels, nothing is ambiguous
+
+
 def test_pose_keypoint_export_round_trips(tmp_path):
     """ComfyUI's POSE_KEYPOINT (one JSON list of ControlNet-layout frames): written by the pose-keypoint format,
     read back by the keypoints detector with every face, and a frame without a person kept as a frame without a face."""

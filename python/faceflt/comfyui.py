@@ -10,9 +10,12 @@ Install into ComfyUI with ``faceflt comfyui install /path/to/ComfyUI`` (it write
 - **FLT Draw Pose**: POSE_KEYPOINT -> IMAGE frames, DWPose's drawing, for any pose ControlNet or pose guider.
 
 POSE_KEYPOINT is a list, one entry per frame, of ``{"people": [{"pose_keypoints_2d", "face_keypoints_2d",
-"hand_left_keypoints_2d", "hand_right_keypoints_2d"}], "canvas_width", "canvas_height"}`` with coordinates
-normalised to [0, 1] and confidence 1.0 for a point that is there, 0 for one that is not (controlnet_aux keeps a
-point only when its confidence is >= 1.0). IMAGE is a float tensor (B, H, W, C) in [0, 1]; torch is used when
+"hand_left_keypoints_2d", "hand_right_keypoints_2d"}], "canvas_width", "canvas_height"}``, confidence 1.0 for a point
+that is there and 0 for one that is not (controlnet_aux keeps a point only when its confidence is >= 1.0). Its
+coordinates are in pixels of the canvas (controlnet_aux's DWPose node) or normalised to [0, 1] (its OpenPose node);
+controlnet_aux's consumers guess which, part by part. FLT Transform reads either and answers in the units it was
+given (in pixels when driven by frames), so that whatever read the DWPose node's output reads its output; the first
+person of each frame is the one transformed. IMAGE is a float tensor (B, H, W, C) in [0, 1]; torch is used when
 ComfyUI gives torch tensors, and is not needed otherwise.
 """
 
@@ -58,10 +61,18 @@ def _frames_from_pose_keypoint(pose_keypoint: list) -> list:
 
     if not isinstance(pose_keypoint, list) or not pose_keypoint:
         raise ValueError("POSE_KEYPOINT must be a non-empty list, one entry per frame (from the DWPose node)")
+    if not any(isinstance(doc, dict) and doc.get("people") for doc in pose_keypoint) and any(
+            isinstance(doc, dict) and doc.get("animals") for doc in pose_keypoint):
+        raise ValueError("this POSE_KEYPOINT holds animal poses (the AnimalPose node): FLT needs a person's face, from the "
+                         "DWPose or OpenPose node")
     frames = []
     for i, doc in enumerate(pose_keypoint):
-        if "canvas_width" not in doc or "canvas_height" not in doc:
+        if not isinstance(doc, dict) or "canvas_width" not in doc or "canvas_height" not in doc:
             raise ValueError(f"POSE_KEYPOINT frame {i} has no canvas_width / canvas_height")
+        if (doc["canvas_width"], doc["canvas_height"]) != (pose_keypoint[0]["canvas_width"], pose_keypoint[0]["canvas_height"]):
+            raise ValueError(f"POSE_KEYPOINT frame {i} is {doc['canvas_width']}x{doc['canvas_height']} where frame 0 is "
+                             f"{pose_keypoint[0]['canvas_width']}x{pose_keypoint[0]['canvas_height']}: one video's frames "
+                             "share one size (an IMAGE batch does)")
         if doc.get("people"):
             frames.append(read_openpose(doc, index=i))
         else:  # no person in this frame
@@ -118,6 +129,7 @@ class FLTTransform:
                   detector: str = "holistic") -> tuple:
         from .errors import InputError
         from .plugins import available_detectors, close_detector, make_detector
+        from .plugins.builtin.openpose_json import in_pixels
 
         mode = Mode.parse(mode)
         _check_ranges(self.INPUT_TYPES()["required"], smoothing=smoothing, fps=fps)
@@ -139,7 +151,10 @@ class FLTTransform:
             raise type(e)(_in_node_terms(str(e))) from None
         if retarget_body:
             frames = _retarget(frames, _frames_from_pose_keypoint(reference_pose_keypoint)[0])
-        docs = _to_pose_keypoint(frames)
+        # in the driving POSE_KEYPOINT's own units, so that whatever read it reads this; from frames, in pixels as
+        # the DWPose node writes them
+        pixels = pose_keypoint is None or any(in_pixels(doc) for doc in pose_keypoint)
+        docs = _to_pose_keypoint(frames, pixels)
         # drawn from what is returned, read back as FLT Draw Pose reads it: the images are exactly the drawing of the
         # POSE_KEYPOINT (the normalised coordinates' float rounding can move a point across a pixel's edge)
         return docs, _drawn(docs)
@@ -214,10 +229,10 @@ def _retarget(frames: list, reference):
             for i, f in enumerate(frames)]
 
 
-def _to_pose_keypoint(frames: list) -> list[dict]:
+def _to_pose_keypoint(frames: list, pixels: bool) -> list[dict]:
     from .plugins.builtin.openpose_json import pose_to_openpose
 
-    return [pose_to_openpose(f, "controlnet") for f in frames]
+    return [pose_to_openpose(f, "controlnet", pixels=pixels) for f in frames]
 
 
 def _drawn(pose_keypoint: list) -> Any:

@@ -4,7 +4,7 @@
   faceflt's own ``openpose/`` output;
 - a ComfyUI POSE_KEYPOINT export (what comfyui_controlnet_aux's DWPose node outputs and its "Save Pose
   Keypoints" node writes): one JSON list, a ``{"people": [...], "canvas_width", "canvas_height"}`` per frame,
-  coordinates normalised to [0, 1];
+  coordinates normalised to [0, 1] or, as the DWPose node writes them, in pixels (told apart per frame);
 - a DWPose JSON file: a list of controlnet_aux-style pose dicts, one per frame, with coordinates
   normalised to [0, 1] (``bodies.candidate``/``subset``, ``faces``, ``hands``, optional ``*_score``;
   -1 or a score below 0.3 marks a missing point);

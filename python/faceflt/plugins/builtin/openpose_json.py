@@ -2,8 +2,11 @@
 
 Official (CMU OpenPose doc/02_output.md): pixels, ``x, y, c`` triplets, a 70-point face (iBUG 68
 and the two pupils, right then left), COCO-18 body, 21-point hands; missing points are 0, 0, 0.
-ControlNet (sd-webui-controlnet / comfyui_controlnet_aux): coordinates normalised to [0, 1], a
-68-point face, confidence 1.0 for present points, plus ``canvas_width`` / ``canvas_height``.
+ControlNet (sd-webui-controlnet / comfyui_controlnet_aux's POSE_KEYPOINT): a 68-point face (70 from DWPose: the
+two eyes of the body added), confidence 1.0 for present points, plus ``canvas_width`` / ``canvas_height``; its
+coordinates are normalised to [0, 1] (the OpenPose node, sd-webui-controlnet, faceflt) or in pixels of the canvas
+(comfyui_controlnet_aux's DWPose node since 2024). The reader tells them apart per document, as controlnet_aux's
+own drawing does per part: pixels where any present coordinate is beyond NORMALISED_LIMIT.
 """
 
 from __future__ import annotations
@@ -21,20 +24,32 @@ from ..hookspecs import hookimpl
 from ..types import PoseFrame, WriterSpec
 
 
-def _triplets(points: np.ndarray | None, scores: np.ndarray | None, scale: np.ndarray, unit_confidence: bool) -> list[float] | None:
+NORMALISED_LIMIT = 2.0
+"""A ControlNet-layout document with a present coordinate beyond this (in absolute value) is in pixels. Normalised
+coordinates stay in [0, 1] but for points off the canvas; pixel coordinates of a person are far beyond 2."""
+
+
+def _triplets(points: np.ndarray | None, scores: np.ndarray | None, scale: np.ndarray, unit_confidence: bool,
+              canvas: np.ndarray | None = None) -> list[float] | None:
+    """x, y, c triplets; ``canvas`` (width, height): points off it are written as missing."""
     if points is None:
         return None
     pts = np.asarray(points, np.float64).reshape(-1, 2)
     sc = np.ones(len(pts)) if scores is None else np.asarray(scores, np.float64).reshape(-1)
     present = np.isfinite(pts).all(axis=1) & (sc > 0)
+    if canvas is not None:
+        with np.errstate(invalid="ignore"):
+            present &= ((pts >= 0) & (pts <= canvas)).all(axis=1)
     out = np.zeros((len(pts), 3))
     out[present, :2] = pts[present] / scale
     out[present, 2] = 1.0 if unit_confidence else np.clip(sc[present], 0, 1)
     return [round(float(v), 6) for v in out.reshape(-1)]
 
 
-def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"] = "openpose") -> dict:
-    """One frame as an OpenPose JSON document (a dict)."""
+def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"] = "openpose", *, pixels: bool = False) -> dict:
+    """One frame as an OpenPose JSON document (a dict). ``pixels``: the ControlNet layout in pixels of the canvas, as
+    comfyui_controlnet_aux's DWPose node writes it, instead of normalised. Normalised, a point off the canvas is
+    written as missing: controlnet_aux's drawing takes a part holding a coordinate outside [0, 1] for pixels."""
     w, h = frame.image_size
     hands = frame.hands
     hand_scores = frame.hand_scores
@@ -45,15 +60,21 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
         fs = np.asarray(frame.face_scores, np.float64)
         face_scores = np.concatenate([fs, [fs[36:42].min(), fs[42:48].min()]])
     elif variant == "controlnet":
-        scale, unit = np.array([w, h], np.float64), True
+        scale, unit = (np.array([1.0, 1.0]) if pixels else np.array([w, h], np.float64)), True
         face, face_scores = frame.face, frame.face_scores
     else:
         raise ValueError(f"variant must be 'openpose' or 'controlnet', got {variant!r}")
+    body = frame.body
+    if body is None and variant == "controlnet":  # 18 missing points, as DWPose writes a frame without a body:
+        body = np.full((18, 2), np.nan)           # controlnet_aux's consumers index it
+    canvas = None if variant == "openpose" or pixels else np.array([w, h], np.float64)
     person = {
-        "pose_keypoints_2d": _triplets(frame.body, frame.body_scores, scale, unit),
-        "face_keypoints_2d": _triplets(face, face_scores, scale, unit),
-        "hand_left_keypoints_2d": _triplets(None if hands is None else hands[0], None if hand_scores is None else hand_scores[0], scale, unit),
-        "hand_right_keypoints_2d": _triplets(None if hands is None else hands[1], None if hand_scores is None else hand_scores[1], scale, unit),
+        "pose_keypoints_2d": _triplets(body, frame.body_scores, scale, unit, canvas),
+        "face_keypoints_2d": _triplets(face, face_scores, scale, unit, canvas),
+        "hand_left_keypoints_2d": _triplets(None if hands is None else hands[0], None if hand_scores is None else hand_scores[0], scale,
+                                            unit, canvas),
+        "hand_right_keypoints_2d": _triplets(None if hands is None else hands[1], None if hand_scores is None else hand_scores[1], scale,
+                                             unit, canvas),
     }
     # a frame where nothing of the person was seen has nobody in it, as OpenPose writes it
     seen = [np.isfinite(np.asarray(a, np.float64)).all(-1).any() for a in (frame.face, frame.body, hands) if a is not None]
@@ -71,6 +92,18 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
     return document
 
 
+def in_pixels(document: dict) -> bool:
+    """Whether a ControlNet-layout document's coordinates are pixels (DWPose's node) rather than normalised."""
+    for person in document.get("people") or []:
+        for key in ("pose_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"):
+            values = person.get(key)
+            if values:
+                arr = np.asarray(values, np.float64).reshape(-1, 3)
+                if (np.abs(arr[arr[:, 2] > 0, :2]) > NORMALISED_LIMIT).any():
+                    return True
+    return False
+
+
 def read_openpose(document: dict, image_size: tuple[int, int] | None = None, index: int = 0) -> PoseFrame:
     """The first person of an OpenPose JSON document, either layout, as a PoseFrame in pixels (NaN everywhere for
     a document that lists nobody).
@@ -80,7 +113,7 @@ def read_openpose(document: dict, image_size: tuple[int, int] | None = None, ind
     controlnet = "canvas_width" in document
     if controlnet:
         size = (int(document["canvas_width"]), int(document["canvas_height"]))
-        scale = np.array(size, np.float64)
+        scale = np.ones(2) if in_pixels(document) else np.array(size, np.float64)
     else:
         if image_size is None:
             raise ValueError("the official OpenPose layout does not store the image size: pass image_size=(width, height)")
