@@ -23,7 +23,6 @@ import numpy as np
 from ..hookspecs import hookimpl
 from ..types import PoseFrame, WriterSpec
 
-
 NORMALISED_LIMIT = 2.0
 """A ControlNet-layout document with a present coordinate beyond this (in absolute value) is in pixels. Normalised
 coordinates stay in [0, 1] but for points off the canvas; pixel coordinates of a person are far beyond 2."""
