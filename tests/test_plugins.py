@@ -18,6 +18,7 @@ import pytest
 import faceflt
 from faceflt.cli import main
 from faceflt.plugins import (
+    DetectorSpec,
     PoseFrame,
     WriterSpec,
     available_detectors,
@@ -100,6 +101,90 @@ def test_bad_plugins_are_rejected():
     pm.register(Misspelt())
     with pytest.raises(pluggy.PluginValidationError):
         pm.check_pending()
+
+
+def test_a_broken_plugin_is_named_with_how_to_run_without_it(tmp_path, monkeypatch, capsys):
+    """An installed entry point whose module does not import breaks every command; the error names it and the
+    switch that leaves it out, in one line. A plugin that returns one spec instead of a list, or two plugins with one
+    name, are named too."""
+    info = tmp_path / "faceflt_broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: faceflt-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[faceflt]\nbroken = faceflt_no_such_module\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("FACEFLT_LOAD_PLUGINS", raising=False)
+    with pytest.raises(ImportError, match=r"the faceflt plugin 'broken' \(from faceflt-broken\) could not be loaded: "
+                                          r"ModuleNotFoundError: .*FACEFLT_LOAD_PLUGINS="):
+        get_plugin_manager()
+    assert main(["plugins"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'broken'" in err and "FACEFLT_LOAD_PLUGINS" in err
+    monkeypatch.setenv("FACEFLT_LOAD_PLUGINS", "faceflt_example_typo")
+    with pytest.raises(ValueError, match="FACEFLT_LOAD_PLUGINS names 'faceflt_example_typo', which no installed plugin is"):
+        get_plugin_manager()
+
+    class One:
+        @hookimpl
+        def faceflt_register_detectors(self):
+            return available_detectors(get_plugin_manager(load_entry_points=False))["dlib"]
+
+    class Twin:
+        @hookimpl
+        def faceflt_register_detectors(self):
+            return [available_detectors(get_plugin_manager(load_entry_points=False))["dlib"]]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(One(), name="one")
+    with pytest.raises(TypeError, match="plugin 'one''s faceflt_register_detectors returned a DetectorSpec; it must return a list"):
+        available_detectors(pm)
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Twin(), name="twin")
+    with pytest.raises(ValueError, match="two plugins register a detector named 'dlib': plugin '.*' and plugin '.*'"):
+        available_detectors(pm)
+
+
+def test_a_detector_option_without_default_is_asked_for():
+    @dataclasses.dataclass(frozen=True)
+    class Needs:
+        path: str
+
+    class Plugin:
+        @hookimpl
+        def faceflt_register_detectors(self):
+            return [DetectorSpec(name="needy", scheme="ibug68", options=Needs, factory=lambda o: None)]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Plugin())
+    with pytest.raises(ValueError, match=r"'needy' needs the option path \(on the command line: --detector-option path=\.\.\.\)"):
+        make_detector("needy", pm)
+
+
+def test_an_unexpected_error_is_one_line_that_says_where(monkeypatch, capsys):
+    """No traceback reaches the user, even from a plugin's bug; the line says where it was raised, outside faceflt.
+    faceflt's own messages stay as they are."""
+    import faceflt.cli as cli
+
+    def plugin_bug(args):
+        raise RuntimeError("boom")
+
+    def plugin_numpy(args):
+        return np.zeros(3) + np.zeros(4)
+
+    monkeypatch.setattr(cli, "_model_info", plugin_bug)
+    assert main(["model", "info"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("faceflt: error: RuntimeError: boom (raised in ")
+    assert "test_plugins.py" in err and "plugin_bug" in err and "FACEFLT_TRACEBACK=1" in err
+    monkeypatch.setattr(cli, "_model_info", plugin_numpy)
+    assert main(["model", "info"]) == 1
+    err = capsys.readouterr().err
+    assert "operands could not be broadcast" in err and "plugin_numpy" in err  # numpy's frame is skipped
+    monkeypatch.setenv("FACEFLT_TRACEBACK", "1")
+    with pytest.raises(ValueError, match="broadcast"):
+        main(["model", "info"])
+    monkeypatch.delenv("FACEFLT_TRACEBACK")
+    assert main(["transform", "--reference", "nope.jpg", "--driving", "nope.mp4", "--out", "o"]) == 1
+    assert "raised in" not in capsys.readouterr().err
 
 
 def test_cli_lists_plugins(capsys):

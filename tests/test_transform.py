@@ -708,3 +708,65 @@ def test_the_progress_bar_shows_on_a_terminal_frame_by_frame(tmp_path, reference
     assert proc.wait(60) == 0, shown.decode(errors="replace")
     counts = {int(n) for n in re.findall(rb"detecting[^|]*\|[^|]*\| *(\d+)/60", shown)}
     assert len(counts - {0, 60}) >= 3, shown.decode(errors="replace")
+
+
+def test_a_plugin_registered_in_python_with_points_it_could_not_place(tmp_path, reference, driving, model_dir):
+    """A detector registered with pm.register (no entry point) that leaves three points NaN (an occluded cheek) in
+    every picture: the job runs through faceflt.transform(pm=...), the driver's fitted face standing in at those
+    points. Detectors that return the wrong thing, and writers that name a target outside the folder or faceflt's
+    own file, are refused by name."""
+    import dataclasses
+
+    from faceflt.plugins import Detections, DetectorSpec, WriterSpec, get_plugin_manager, hookimpl, make_detector
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        answer: str = "occluded"
+
+    class Occluded:
+        scheme = "ibug68"
+
+        def __init__(self, options):
+            self.inner, self.answer = make_detector("dlib"), options.answer
+
+        def detect(self, images, boxes=None):
+            found = self.inner.detect(images, boxes)
+            if self.answer == "list":
+                return [found.landmarks]
+            if self.answer == "468":
+                return Detections(np.zeros((len(images), 468, 2)), np.ones((len(images), 468)), found.boxes, "mediapipe468")
+            landmarks, confidences = found.landmarks.copy(), found.confidences.copy()
+            landmarks[:, 2:5], confidences[:, 2:5] = np.nan, 0.0
+            return dataclasses.replace(found, landmarks=landmarks, confidences=confidences)
+
+    @dataclasses.dataclass(frozen=True)
+    class WriterOptions:
+        pass
+
+    class Plugin:
+        @hookimpl
+        def faceflt_register_detectors(self):
+            return [DetectorSpec(name="occluded", scheme="ibug68", options=Options, factory=Occluded)]
+
+        @hookimpl
+        def faceflt_register_writers(self):
+            return [WriterSpec(name="escape", options=WriterOptions, factory=lambda path, o: None, target=lambda c: "../x.csv"),
+                    WriterSpec(name="clash", options=WriterOptions, factory=lambda path, o: None, target=lambda c: "landmarks.npz")]
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Plugin())
+    common = dict(model_dir=str(model_dir), max_frames=12, formats=("npz",), progress=False, detector="occluded",
+                  reference_detector="occluded")
+    result = faceflt.transform(reference, driving, tmp_path / "o", pm=pm, **common)
+    assert result.valid.all() and np.isfinite(result.landmarks).all()
+    for answer, error, match in (("list", TypeError, "detector 'occluded' returned list; detect.. and track.. return"),
+                                 ("468", ValueError, "detector 'occluded' gives 'mediapipe468' landmarks; FLT takes the 68")):
+        with pytest.raises(error, match=match):
+            faceflt.transform(reference, driving, tmp_path / answer, pm=pm, **common, detector_options={"answer": answer},
+                              reference_detector_options={"answer": answer})
+        assert not (tmp_path / answer).exists()
+    for name, match in (("escape", "format 'escape' names its output '../x.csv'"),
+                        ("clash", "format 'clash' would write 'landmarks.npz', which 'faceflt' writes too")):
+        with pytest.raises(ValueError, match=match):
+            faceflt.transform(reference, driving, tmp_path / name, pm=pm, **{**common, "formats": (name,)})
+        assert not (tmp_path / name).exists() and not (tmp_path / "x.csv").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -489,11 +490,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except (FacefltError, OSError, ImportError, ValueError) as e:  # OSError: a disk full, a folder removed mid-way
-        print(f"faceflt: error: {e}", file=sys.stderr)
+        if os.environ.get("FACEFLT_TRACEBACK"):
+            raise
+        print(f"faceflt: error: {e}{_origin(e, outside_only=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("faceflt: interrupted; nothing half-written was left", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, in faceflt or in a plugin: where it was, in one line
+        if os.environ.get("FACEFLT_TRACEBACK"):
+            raise
+        print(f"faceflt: error: {type(e).__name__}: {e}{_origin(e)}; nothing half-written was left "
+              "(FACEFLT_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return 1
+
+
+def _origin(error: BaseException, outside_only: bool = False) -> str:
+    """' (raised in FILE:LINE, in FUNCTION)' for the innermost frame of the error's traceback that is neither Python's
+    nor numpy's: a plugin's code, or faceflt's (left out with ``outside_only``: faceflt's own messages say enough)."""
+    import sysconfig
+    import traceback
+
+    import numpy
+
+    libraries = (Path(sysconfig.get_paths()["stdlib"]).resolve(), Path(numpy.__file__).parent.resolve())
+    package = Path(__file__).parent.resolve()
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = Path(frame.filename).resolve()
+        if any(path.is_relative_to(library) for library in libraries):
+            continue
+        if outside_only and path.is_relative_to(package):
+            return ""
+        return f" (raised in {frame.filename}:{frame.lineno}, in {frame.name})"
+    return ""
 
 
 if __name__ == "__main__":

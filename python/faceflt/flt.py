@@ -26,6 +26,7 @@ One function per mode, all on the same fitted parameters (``driving.DrivingTrack
 from __future__ import annotations
 
 import enum
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -34,6 +35,7 @@ from . import _core
 from .driving import DrivingTrack
 from .errors import InputError
 from .fitting import Cameras, FitResult, fuse, lift
+from .plugins.types import MIN_FACE_POINTS
 from .progress import Progress
 from .smoothing import lowpass
 
@@ -140,26 +142,43 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     frontal, closed-mouth frames gives that expression to its neutral face: the output keeps the
     reference's identity there and the driver's motion around it, not the held expression."""
     shape = track.driver.shape_coeffs[0]
-    usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= 20)
+    usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= MIN_FACE_POINTS)
     rows = np.flatnonzero(usable)
     fits = track.cameras.select(rows)
     lifted = lift(model, shape, fits, track.landmarks[rows])
-    complete = np.isfinite(lifted.points).all((1, 2))
-    frontal = complete & (np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW)
-    closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
+    # A point a detector could not place (NaN: DWPose's below its threshold, a plugin's occluded point) is left out
+    # of the median of its own column only; a frame needs its eye corners and inner lips to count as mouth-closed.
+    frontal = np.abs(fits.yaw_pitch_roll[:, 0]) <= _NEUTRAL_MAX_YAW
+    with np.errstate(invalid="ignore"):
+        closed = frontal & (_mouth_gap(track.landmarks[rows]) < _NEUTRAL_MOUTH_GAP)
     if closed.sum() >= _NEUTRAL_MIN_FRAMES:
-        return Neutral(np.median(lifted.points[closed], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[closed, 1])),
+        return Neutral(_median(lifted.points[closed]), float(np.median(fits.yaw_pitch_roll[closed, 1])),
                        np.median(fits.expression_coeffs[closed], 0).astype(np.float32))
     # Fewer than _NEUTRAL_MIN_FRAMES resting frames (a mouth open throughout: singing, a held shout): only
     # the model can say what the driver looks like at rest, so the quarter of the frontal frames (or, with
     # fewer than _NEUTRAL_MIN_FRAMES of those, of all frames) with the least fitted expression, less that
     # expression, make the neutral face.
-    pool = frontal if frontal.sum() >= _NEUTRAL_MIN_FRAMES else complete
+    with warnings.catch_warnings():  # a frame's expression is measured at the points it has
+        warnings.simplefilter("ignore", RuntimeWarning)
+        energy = np.nanmean(np.linalg.norm(lifted.expression, axis=-1), 1)
+    frontal &= np.isfinite(energy)
+    fitted = np.isfinite(energy)
+    pool = frontal if frontal.sum() >= _NEUTRAL_MIN_FRAMES else fitted
     if not pool.any():
-        raise InputError("no driving frame has a fitted face with all 68 landmarks; check the video, or try another --detector")
-    energy = np.linalg.norm(lifted.expression, axis=-1).mean(1)
+        raise InputError(f"no driving frame has a fitted face with at least {MIN_FACE_POINTS} landmarks; check the video, or try another --detector")
     calm = pool & (energy <= np.quantile(energy[pool], 0.25))
-    return Neutral(np.median(lifted.neutral[calm], 0).astype(np.float32), float(np.median(fits.yaw_pitch_roll[calm, 1])))
+    return Neutral(_median(lifted.neutral[calm]), float(np.median(fits.yaw_pitch_roll[calm, 1])))
+
+
+def _median(points: np.ndarray) -> np.ndarray:
+    """(N, 68, 3) -> (68, 3) float32: each point's median over the frames where it is known (NaN where never)."""
+    known = np.isfinite(points).all(-1)
+    if known.all():
+        return np.median(points, 0).astype(np.float32)
+    out = np.full(points.shape[1:], np.nan, np.float32)
+    for i in np.flatnonzero(known.any(0)):
+        out[i] = np.median(points[known[:, i], i], 0)
+    return out
 
 
 def identity_change(model, reference: Reference, neutral: Neutral) -> np.ndarray:

@@ -111,10 +111,19 @@ def write_formats(tmp: Path, formats: Sequence[str], context: OutputContext, flt
                   status: Sequence[str], pm, draw_resolution: int | None = None, progress: bool = False) -> list[Path]:
     """Each format's writer at the target its spec names, given what its options ask of the context."""
     specs = available_writers(pm)
+    targets = {name: specs[name].target(context) if specs[name].target else name for name in formats}
+    taken = {"landmarks.npz": "faceflt"}
+    for name, target in targets.items():
+        if not isinstance(target, str) or target in ("", ".", "..") or Path(target).name != target or target.startswith("."):
+            raise ValueError(f"format {name!r} names its output {target!r}; a writer's target is one file or folder name "
+                             "inside the output folder (WriterSpec.target)")
+        if target in taken:
+            raise ValueError(f"format {name!r} would write {target!r}, which {taken[target]!r} writes too")
+        taken[target] = name
     written = []
     for name in formats:
         spec = specs[name]
-        target = tmp / (spec.target(context) if spec.target else name)
+        target = tmp / targets[name]
         wants = {f.name for f in fields(spec.options)}
         options: dict[str, Any] = {}
         if "context" in wants:

@@ -36,6 +36,7 @@ from .plugins import (
     get_plugin_manager,
     make_detector,
 )
+from .plugins.types import checked
 
 __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform"]
 
@@ -64,9 +65,9 @@ class Pipeline:
 
     # ---- the stages
 
-    def _reference(self, model, detector, references: Sequence[str | Path]):
+    def _reference(self, model, detector, references: Sequence[str | Path], name: str):
         images = [read_image(p) for p in references]
-        found = detector.detect(images)
+        found = checked(detector.detect(images), name, len(images))
         for path, ok, count in zip(references, found.found, found.num_faces if found.num_faces is not None else [1] * len(images)):
             if not ok:
                 raise InputError(f"{path}: no face found in the reference picture; use a picture where the face is clearly "
@@ -101,7 +102,7 @@ class Pipeline:
                 else:
                     ref_detector = detector
                 try:
-                    reference, ref_found = self._reference(model, ref_detector, references)
+                    reference, ref_found = self._reference(model, ref_detector, references, ref_name)
                 finally:
                     if ref_detector is not detector:
                         close_detector(ref_detector)
@@ -233,13 +234,15 @@ class Prepared:
 
 
 def transform(references: str | Path | Sequence[str | Path], driving: str | Path, out: str | Path,
-              options: TransformOptions = TransformOptions(), **overrides: Any) -> TransformResult:
+              options: TransformOptions = TransformOptions(), *, pm: Any = None, **overrides: Any) -> TransformResult:
     """Reference picture(s) + driving video (or image, or folder of frames) -> FLT conditions in ``out``.
 
     ``overrides`` replace fields of ``options``, e.g. ``transform("a.jpg", "b.mp4", "out", mode="project")``.
+    ``pm``: a plugin manager (``faceflt.plugins.get_plugin_manager()``, then ``pm.register(your_plugin)``) whose
+    detectors and formats the job may name; default: the built-in ones and the installed ``faceflt`` entry points.
     """
     if overrides:
         from dataclasses import replace
 
         options = replace(options, **overrides)
-    return Pipeline(options).run(references, driving, out)
+    return Pipeline(options, pm=pm).run(references, driving, out)

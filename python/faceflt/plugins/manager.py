@@ -34,41 +34,87 @@ def get_plugin_manager(load_entry_points: bool = True) -> pluggy.PluginManager:
     for plugin in BUILTIN_PLUGINS:
         pm.register(plugin, name=f"faceflt.{plugin.__name__.rsplit('.', 1)[-1]}")
     if load_entry_points:
-        wanted = os.environ.get(LOAD_ENV)
-        if wanted is None:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        else:
-            for name in filter(None, (n.strip() for n in wanted.split(","))):
-                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
-    pm.check_pending()
+        _load_entry_points(pm)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as e:
+        raise ValueError(f"{e}; the hooks are faceflt_register_detectors and faceflt_register_writers "
+                         f"({_leave_out(e.plugin_name)})") from None
     if os.environ.get(TRACE_ENV) == "1":
         pm.trace.root.setwriter(lambda text: sys.stderr.write(f"faceflt plugins: {text}"))
         pm.enable_tracing()
     return pm
 
 
-def _collect(results: list[list[Any]], kind: type, what: str) -> dict[str, Any]:
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    """The ``faceflt`` entry points (those named in $FACEFLT_LOAD_PLUGINS when it is set), one by one: a plugin
+    that fails to import is named, with how to run without it, instead of breaking every command anonymously."""
+    from importlib.metadata import entry_points
+
+    installed = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    wanted = os.environ.get(LOAD_ENV)
+    names = list(installed) if wanted is None else [n.strip() for n in wanted.split(",") if n.strip()]
+    unknown = [n for n in names if n not in installed]
+    if unknown:
+        raise ValueError(f"{LOAD_ENV} names {', '.join(map(repr, unknown))}, which no installed plugin is; installed: "
+                         f"{', '.join(installed) or 'none'} (entry-point names of the '{ENTRY_POINT_GROUP}' group)")
+    for name in names:
+        try:
+            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP, name=name)
+        except pluggy.PluginValidationError:
+            raise
+        except Exception as e:
+            package = installed[name].dist.name if installed[name].dist else installed[name].value
+            raise ImportError(f"the faceflt plugin {name!r} (from {package}) could not be loaded: {type(e).__name__}: {e}; "
+                              f"fix or uninstall it, or run without it ({_leave_out(name)})") from e
+
+
+def _leave_out(plugin: str) -> str:
+    """How to run without one entry-point plugin."""
+    from importlib.metadata import entry_points
+
+    others = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name != plugin]
+    return f"{LOAD_ENV}={','.join(others)} leaves it out" if others else f"{LOAD_ENV}= loads no plugin"
+
+
+def _collect(pm: pluggy.PluginManager, hook: str, kind: type, what: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    for specs in results:
-        for spec in specs or []:
+    for specs in getattr(pm.hook, hook)():
+        if not isinstance(specs, (list, tuple)):
+            raise TypeError(f"{_registering(pm, hook, lambda r: r == specs)}'s {hook} returned a {type(specs).__name__}; it must "
+                            f"return a list of {kind.__name__}")
+        for spec in specs:
             if not isinstance(spec, kind):
-                raise TypeError(f"a plugin returned {spec!r} from faceflt_register_{what}s; expected {kind.__name__}")
+                raise TypeError(f"{_registering(pm, hook, lambda r: spec in r)}'s {hook} returned {spec!r} in its list; expected "
+                                f"{kind.__name__}")
             if not dataclasses.is_dataclass(spec.options):
                 raise TypeError(f"{what} {spec.name!r}: options must be a dataclass type, got {spec.options!r}")
             if spec.name in found:
-                raise ValueError(f"two plugins register a {what} named {spec.name!r}")
+                both = _registering(pm, hook, lambda r, n=spec.name: any(getattr(x, "name", None) == n for x in r), every=True)
+                raise ValueError(f"two plugins register a {what} named {spec.name!r}: {both}; uninstall one, or leave it out "
+                                 f"with {LOAD_ENV}")
             found[spec.name] = spec
     return dict(sorted(found.items()))
 
 
+def _registering(pm: pluggy.PluginManager, hook: str, test, every: bool = False) -> str:
+    """The plugin(s) whose ``hook`` returns what ``test`` accepts (called again, on the error path only)."""
+    names = []
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        result = impl.function()
+        if test(result) or test(result if isinstance(result, (list, tuple)) else [result]):
+            names.append(f"plugin {impl.plugin_name!r}")
+    return (" and ".join(names) if every else names[0]) if names else "a plugin"
+
+
 def available_detectors(pm: pluggy.PluginManager | None = None) -> dict[str, DetectorSpec]:
     pm = pm or get_plugin_manager()
-    return _collect(pm.hook.faceflt_register_detectors(), DetectorSpec, "detector")
+    return _collect(pm, "faceflt_register_detectors", DetectorSpec, "detector")
 
 
 def available_writers(pm: pluggy.PluginManager | None = None) -> dict[str, WriterSpec]:
     pm = pm or get_plugin_manager()
-    return _collect(pm.hook.faceflt_register_writers(), WriterSpec, "writer")
+    return _collect(pm, "faceflt_register_writers", WriterSpec, "writer")
 
 
 def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
@@ -76,6 +122,12 @@ def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ValueError(f"{spec.name!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(fields)) or 'none'}")
+    needed = [f.name for f in dataclasses.fields(spec.options) if f.init and f.name not in options
+              and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if needed:
+        hint = (f" (on the command line: {' '.join(f'--detector-option {n}=...' for n in needed)})"
+                if isinstance(spec, DetectorSpec) else "")
+        raise ValueError(f"{spec.name!r} needs the option {', '.join(needed)}{hint}")
     return spec.options(**_typed(spec, options))
 
 
@@ -125,7 +177,13 @@ def _lookup(specs: dict[str, Any], name: str, what: str) -> Any:
 def make_detector(name: str, pm: pluggy.PluginManager | None = None, **options: Any) -> Detector:
     """Builds the detector called ``name`` with the given options (fields of its options dataclass)."""
     spec = _lookup(available_detectors(pm), name, "detector")
-    detector = spec.factory(_options(spec, options))
+    chosen = _options(spec, options)
+    try:
+        detector = spec.factory(chosen)
+    except ImportError as e:
+        if not spec.install or spec.install in str(e):
+            raise
+        raise ImportError(f"{e} (the {name} detector needs: {spec.install})") from e
     if spec.tracks and not callable(getattr(detector, "track", None)):
         raise TypeError(f"detector '{name}' says it tracks (DetectorSpec.tracks) but has no track(frames, first) method")
     return detector

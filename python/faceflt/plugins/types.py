@@ -8,7 +8,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Detections", "Detector", "DetectorSpec", "PoseFrame", "Writer", "WriterSpec", "SCHEMES", "rgb_image"]
+__all__ = ["Detections", "Detector", "DetectorSpec", "MIN_FACE_POINTS", "checked", "OutputContext", "PoseFrame", "Writer", "WriterSpec", "SCHEMES", "rgb_image"]
 
 
 def rgb_image(image, detector: str, index: int) -> np.ndarray:
@@ -18,6 +18,9 @@ def rgb_image(image, detector: str, index: int) -> np.ndarray:
         raise ValueError(f"{detector} detector: image {index} must be (H, W, 3) uint8 RGB, got {image.shape}")
     return image
 
+MIN_FACE_POINTS = 20
+"""A face with fewer landmarks than this (the rest NaN) counts as not found, as in the driving video's fits."""
+
 #: Landmark schemes a detector may produce, with their point counts.
 SCHEMES = {"ibug68": 68, "mediapipe468": 468, "mediapipe478": 478, "dwpose133": 133}
 
@@ -26,8 +29,9 @@ SCHEMES = {"ibug68": 68, "mediapipe468": 468, "mediapipe478": 478, "dwpose133": 
 class Detections:
     """One face per image (the largest, or the one in the given box).
 
-    landmarks: float32 (B, K, 2), pixels, origin top-left; NaN where no face was found.
-    confidences: float32 (B, K) in [0, 1]; 0 where no face was found.
+    landmarks: float32 (B, K, 2), pixels, origin top-left; NaN where no face was found, and at a point the detector
+        could not place (occluded, below its threshold): a face needs at least MIN_FACE_POINTS of them.
+    confidences: float32 (B, K) in [0, 1]; 0 where no face was found. Every fit leaves out points scored below 0.3.
     boxes: float32 (B, 4) face boxes (x0, y0, x1, y1) in pixels; NaN where no face was found.
     scheme: the landmark scheme, a key of SCHEMES.
     body, body_scores: whole-body detectors only: float32 (B, 18, 2) OpenPose-18 joints in pixels
@@ -48,6 +52,8 @@ class Detections:
     num_faces: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        for key in ("landmarks", "confidences", "boxes"):  # any array-like, as numpy takes them
+            object.__setattr__(self, key, np.asarray(getattr(self, key), np.float32))
         k = SCHEMES.get(self.scheme)
         if k is None:
             raise ValueError(f"unknown landmark scheme {self.scheme!r}; known: {', '.join(SCHEMES)}")
@@ -65,15 +71,34 @@ class Detections:
 
     @property
     def found(self) -> np.ndarray:
-        """bool (B,): images where a face was found."""
-        return np.isfinite(self.landmarks).all(axis=(1, 2))
+        """bool (B,): images where a face was found (at least MIN_FACE_POINTS of its points, or all of a smaller scheme)."""
+        points = np.isfinite(self.landmarks).all(axis=2).sum(axis=1)
+        return points >= min(MIN_FACE_POINTS, self.landmarks.shape[1])
+
+
+def checked(found: Any, detector: str, count: int | None = None) -> Detections:
+    """What a detector returned, checked where faceflt takes it: Detections (of ``count`` images) of the 68 iBUG
+    points, or an error that names the detector."""
+    if not isinstance(found, Detections):
+        raise TypeError(f"detector {detector!r} returned {type(found).__name__}; detect() and track() return "
+                        "faceflt.plugins.Detections")
+    if count is not None and len(found.landmarks) != count:
+        raise ValueError(f"detector {detector!r} returned {len(found.landmarks)} faces for {count} images; one row per image "
+                         "(NaN where no face was found)")
+    if found.scheme != "ibug68":
+        raise ValueError(f"detector {detector!r} gives {found.scheme!r} landmarks; FLT takes the 68 iBUG points "
+                         "(scheme 'ibug68'): map them to those before returning")
+    return found
 
 
 @runtime_checkable
 class Detector(Protocol):
     """Finds face landmarks in RGB images.
 
-    A detector that does not look at the images (it replays keypoints from a file) says so in its spec
+    A face detector (the default kind) is given crops of the driving frames: once a face is found, the next frames
+    are searched only in the square twice its size around it, and the whole frame again every 30 frames or when the
+    face is lost; it answers in the crop's pixels, and the pipeline moves them back (``DetectorSpec.crops``). Its
+    landmarks must therefore come from the image it is given. A detector that does not look at the images (it replays keypoints from a file) says so in its spec
     (``DetectorSpec.uses_images = False``); the pipeline then gives it whole frames only, never crops. So does a
     whole-body one (``whole_body``: a face crop would cut the body off). One that follows the person through a
     video itself (``tracks``) also offers ``track(frames, first) -> Detections``, which the pipeline calls with
