@@ -143,6 +143,26 @@ def test_a_broken_plugin_is_named_with_how_to_run_without_it(tmp_path, monkeypat
         available_detectors(pm)
 
 
+def test_command_line_options_are_read_by_their_fields_type():
+    """KEY=VALUE text becomes the field's type: yes/no/1/0 for a bool, comma-separated items for tuple[X, ...] and
+    list[X] (each item typed), text left as text."""
+    from faceflt.plugins.manager import _options
+
+    @dataclasses.dataclass(frozen=True)
+    class Options:
+        flag: bool = False
+        names: tuple[str, ...] = ()
+        sizes: list[int] | None = None
+        label: str = ""
+
+    spec = DetectorSpec(name="typed", scheme="ibug68", options=Options, factory=lambda o: None)
+    got = _options(spec, {"flag": "yes", "names": "a, b,c", "sizes": "1,2", "label": "2024"})
+    assert got == Options(flag=True, names=("a", "b", "c"), sizes=[1, 2], label="2024")
+    assert _options(spec, {"flag": "0", "names": ("x",)}) == Options(flag=False, names=("x",))
+    with pytest.raises(ValueError, match=r"typed option sizes must be a whole number, got '1.5'"):
+        _options(spec, {"sizes": "1,1.5"})
+
+
 def test_a_detector_option_without_default_is_asked_for():
     @dataclasses.dataclass(frozen=True)
     class Needs:
@@ -566,6 +586,10 @@ def test_controlnet_layout_in_pixels_or_normalised():
     assert doc["people"][0]["pose_keypoints_2d"] == [0.0] * 54
     kept = np.asarray(pose_to_openpose(off, "controlnet", pixels=True)["people"][0]["face_keypoints_2d"]).reshape(-1, 3)
     assert kept[0].tolist() == [-3.0, 10.0, 1.0]  # in pixels, nothing is ambiguous
+    # several people, in the detector's order: the one whose points span the largest box is read
+    small = dataclasses.replace(frame, face=frame.face * 0.2, body=frame.body * 0.2, hands=frame.hands * 0.2)
+    crowd = dict(pixels, people=[pose_to_openpose(small, "controlnet", pixels=True)["people"][0], *pixels["people"]])
+    np.testing.assert_allclose(read_openpose(crowd).face[present], frame.face[present], atol=1e-3)
 
 
 def test_pose_keypoint_export_round_trips(tmp_path):

@@ -14,8 +14,8 @@ POSE_KEYPOINT is a list, one entry per frame, of ``{"people": [{"pose_keypoints_
 that is there and 0 for one that is not (controlnet_aux keeps a point only when its confidence is >= 1.0). Its
 coordinates are in pixels of the canvas (controlnet_aux's DWPose node) or normalised to [0, 1] (its OpenPose node);
 controlnet_aux's consumers guess which, part by part. FLT Transform reads either and answers in the units it was
-given (in pixels when driven by frames), so that whatever read the DWPose node's output reads its output; the first
-person of each frame is the one transformed. IMAGE is a float tensor (B, H, W, C) in [0, 1]; torch is used when
+given (in pixels when driven by frames), so that whatever read the DWPose node's output reads its output; the largest
+person of each frame (whose points span the largest box) is the one transformed, the others are left out. IMAGE is a float tensor (B, H, W, C) in [0, 1]; torch is used when
 ComfyUI gives torch tensors, and is not needed otherwise.
 """
 

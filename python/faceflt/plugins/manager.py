@@ -131,7 +131,7 @@ def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
     return spec.options(**_typed(spec, options))
 
 
-_KINDS = {bool: "true or false", int: "a whole number", float: "a number"}
+_KINDS = {bool: "true or false (or yes / no, 1 / 0)", int: "a whole number", float: "a number"}
 
 
 def _plain(hint: Any) -> type | None:
@@ -142,29 +142,57 @@ def _plain(hint: Any) -> type | None:
     return hint if hint in _KINDS else None
 
 
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "on": True, "off": False}
+
+
+def _sequence(hint: Any) -> tuple[type, Any] | None:
+    """(tuple or list, its items' annotation) for a field annotated tuple[X, ...] or list[X]; None otherwise."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        given = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = given[0] if len(given) == 1 else None
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return tuple, args[0]
+    if origin is list and len(args) == 1:
+        return list, args[0]
+    return None
+
+
 def _typed(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> dict[str, Any]:
-    """Each option of a field annotated bool, int or float: text (the command line's KEY=VALUE) read as that type,
-    and a value of another type refused with its name, here rather than deep inside the plugin."""
+    """Each option of a field annotated bool, int or float (or a tuple[X, ...] or list[X] of them, or of str): text
+    (the command line's KEY=VALUE; comma-separated for a sequence) read as that type, and a value of another type
+    refused with its name, here rather than deep inside the plugin."""
     try:
         hints = typing.get_type_hints(spec.options)
     except Exception:  # a plugin's annotations that do not resolve: nothing to check against
         return options
     typed = dict(options)
     for key, value in options.items():
-        kind = _plain(hints.get(key))
-        if kind is None or value is None:
+        sequence = _sequence(hints.get(key))
+        if sequence is not None and isinstance(value, str):
+            container, item = sequence
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            typed[key] = container(_one(spec, key, part, _plain(item)) if _plain(item) else part for part in parts)
             continue
-        if isinstance(value, str):
-            text = value.strip().lower()
-            try:
-                value = {"true": True, "false": False}.get(text, value) if kind is bool else kind(text)
-            except ValueError:
-                pass
-        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not (isinstance(value, bool) if kind is bool else number and (kind is float or float(value).is_integer())):
-            raise ValueError(f"{spec.name} option {key} must be {_KINDS[kind]}, got {options[key]!r}")
-        typed[key] = kind(value)
+        kind = _plain(hints.get(key))
+        if kind is not None and value is not None:
+            typed[key] = _one(spec, key, value, kind)
     return typed
+
+
+def _one(spec: DetectorSpec | WriterSpec, key: str, given: Any, kind: type) -> Any:
+    """One value of a bool, int or float option."""
+    value = given
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            value = _BOOLEANS.get(text, value) if kind is bool else kind(text)
+        except ValueError:
+            pass
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (isinstance(value, bool) if kind is bool else number and (kind is float or float(value).is_integer())):
+        raise ValueError(f"{spec.name} option {key} must be {_KINDS[kind]}, got {given!r}")
+    return kind(value)
 
 
 def _lookup(specs: dict[str, Any], name: str, what: str) -> Any:

@@ -91,6 +91,18 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
     return document
 
 
+def _main_person(people: list[dict]) -> int:
+    """The person whose present points span the largest box (the one the video is of, where others pass behind):
+    OpenPose and DWPose list people in their detector's order, which changes from frame to frame."""
+    def span(person: dict) -> float:
+        triplets = [np.asarray(v, np.float64).reshape(-1, 3) for v in person.values() if isinstance(v, list) and v
+                    and len(v) % 3 == 0]
+        present = np.concatenate([t[t[:, 2] > 0, :2] for t in triplets]) if triplets else np.zeros((0, 2))
+        return float(np.prod(np.ptp(present, axis=0))) if len(present) >= 2 else -1.0
+
+    return max(range(len(people)), key=lambda i: span(people[i])) if len(people) > 1 else 0
+
+
 def in_pixels(document: dict) -> bool:
     """Whether a ControlNet-layout document's coordinates are pixels (DWPose's node) rather than normalised."""
     for person in document.get("people") or []:
@@ -104,8 +116,8 @@ def in_pixels(document: dict) -> bool:
 
 
 def read_openpose(document: dict, image_size: tuple[int, int] | None = None, index: int = 0) -> PoseFrame:
-    """The first person of an OpenPose JSON document, either layout, as a PoseFrame in pixels (NaN everywhere for
-    a document that lists nobody).
+    """The main person of an OpenPose JSON document (the largest, ``_main_person``), either layout, as a PoseFrame in
+    pixels (NaN everywhere for a document that lists nobody).
 
     ``image_size`` (width, height) is needed for the official layout, which does not store it.
     """
@@ -121,7 +133,7 @@ def read_openpose(document: dict, image_size: tuple[int, int] | None = None, ind
     if not people:  # nobody seen in this frame (as OpenPose writes it): a frame without a face
         return PoseFrame(index=index, image_size=tuple(size), face=np.full((68, 2), np.nan, np.float32),
                          face_scores=np.zeros(68, np.float32))
-    person = people[0]
+    person = people[_main_person(people)]
 
     def points(key: str, count: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         values = person.get(key)
