@@ -523,6 +523,24 @@ def test_a_detector_option_of_the_wrong_type_is_named(tmp_path, capsys, referenc
                     "--quiet"], "holistic option min_detection_confidence must be a number, got 'abc'", tmp_path / "o")
 
 
+def test_format_options_from_the_command_line(tmp_path, capsys, reference, driving, model_dir):
+    """--format-option FORMAT.KEY=VALUE reaches the writer, typed by its field; a wrong name, a format not written and
+    a field faceflt fills are refused before any work."""
+    import json
+
+    base = ["transform", "--reference", str(reference), "--driving", str(driving), "--model-dir", str(model_dir), "--quiet",
+            "--max-frames", "3", "--detector", "dlib"]
+    out = tmp_path / "o"
+    assert main([*base, "--out", str(out), "--format", "openpose", "--format-option", "openpose.variant=controlnet"]) == 0
+    document = json.loads(sorted((out / "openpose").iterdir())[0].read_text())
+    assert "canvas_width" in document and len(document["people"][0]["face_keypoints_2d"]) == 68 * 3
+    for options, match in ((["--format-option", "openpose.varaint=x"], "format 'openpose' has no option varaint; its options are: variant"),
+                           (["--format-option", "dwpose.draw_resolution=1"], "options are given for format 'dwpose', which is not among"),
+                           (["--format-option", "openpose.fps=3"], "format 'openpose' has no option fps"),
+                           (["--format-option", "openpose=3"], "--format-option expects FORMAT.KEY=VALUE, got 'openpose=3'")):
+        _fails(capsys, [*base, "--out", str(tmp_path / "bad"), "--format", "openpose", *options], match, tmp_path / "bad")
+
+
 def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["transform", "--help"])

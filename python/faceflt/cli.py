@@ -174,7 +174,8 @@ def _comfyui_install(args: argparse.Namespace) -> int:
 
 
 def _plugins(args: argparse.Namespace) -> int:
-    from .plugins import available_detectors, available_writers, get_plugin_manager
+    from .plugins import DetectorSpec, available_detectors, available_writers, get_plugin_manager
+    from .plugins.manager import FILLED_BY_FACEFLT
     from .plugins.types import missing_modules
 
     def usable(spec) -> str:
@@ -199,16 +200,28 @@ def _plugins(args: argparse.Namespace) -> int:
 
         fields = [f"{f.name}={shown(f.default)}" if f.default is not dataclasses.MISSING else
                   f"{f.name}={shown(f.default_factory())}" if f.default_factory is not dataclasses.MISSING else
-                  f"{f.name} (required)" for f in dataclasses.fields(spec.options)]
-        return f"\n    options (--detector-option KEY=VALUE): {', '.join(fields)}" if fields else ""
+                  f"{f.name} (required)" for f in dataclasses.fields(spec.options) if f.name not in FILLED_BY_FACEFLT]
+        flag = "--detector-option KEY=VALUE" if isinstance(spec, DetectorSpec) else f"--format-option {spec.name}.KEY=VALUE"
+        return f"\n    options ({flag}): {', '.join(fields)}" if fields else ""
 
     print("detectors:")
     for name, spec in available_detectors(pm).items():
         print(f"  {name} [{spec.scheme}]: {spec.description}{usable(spec)}{options(spec)}")
     print("output formats:")
     for name, spec in available_writers(pm).items():
-        print(f"  {name}: {spec.description}{usable(spec)}")
+        print(f"  {name}: {spec.description}{usable(spec)}{options(spec)}")
     return 0
+
+
+def _format_options(pairs: list[str]) -> dict:
+    """FORMAT.KEY=VALUE pairs -> {format: {key: "value"}}; the plugin manager reads each value as its option's type."""
+    out: dict[str, dict] = {}
+    for pair in pairs:
+        name, dot, rest = pair.partition(".")
+        if not dot or not name:
+            raise InputError(f"--format-option expects FORMAT.KEY=VALUE, got {pair!r}")
+        out.setdefault(name, {}).update(_detector_options([rest], "--format-option"))
+    return out
 
 
 def _detector_options(pairs: list[str], flag: str = "--detector-option") -> dict:
@@ -258,6 +271,9 @@ def _add_job_arguments(p: argparse.ArgumentParser) -> None:
                     "frame), dwpose-png (the pose images as a PNG folder, also for a video), openpose-controlnet (normalised JSON per frame, as ControlNet / ComfyUI read it), "
                     "pose-keypoint (one JSON list: ComfyUI's POSE_KEYPOINT), npz, or a plugin's (`faceflt plugins` "
                     "lists them)")
+    p.add_argument("--format-option", action="append", default=[], metavar="FORMAT.KEY=VALUE",
+                   help="an option of an output format, e.g. openpose.variant=controlnet (`faceflt plugins` lists each "
+                   "format's options)")
     p.add_argument("--model-dir", default=None, help=f"Surrey Face Model folder (default: ${ENV_VAR}, then {cache_dir()})")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many driving frames (default: all)")
     p.add_argument("--draw-resolution", type=int, default=None, metavar="PIXELS",
@@ -286,6 +302,7 @@ def _job_options(args: argparse.Namespace, **extra):
         mode=args.mode, detector=args.detector, detector_options=_detector_options(args.detector_option),
         reference_detector_options=_detector_options(args.reference_detector_option, "--reference-detector-option"),
         reference_detector=args.reference_detector, formats=tuple(f.strip() for f in args.format.split(",") if f.strip()),
+        format_options=_format_options(args.format_option),
         model_dir=args.model_dir, max_frames=args.max_frames, fps=args.fps, draw_resolution=args.draw_resolution,
         smoothing=0.0 if args.no_smoothing else args.smoothing,
         max_gap=args.max_gap, retarget_body=args.retarget_body, **extra)

@@ -17,7 +17,8 @@ __all__ = ["TransformOptions", "TransformResult"]
 class TransformOptions:
     """How ``faceflt transform`` works. A field ``x_y`` is the CLI flag ``--x-y``, whose default is taken from here;
     except ``formats`` (``--format``, comma-separated), ``detector_options`` and ``reference_detector_options``
-    (``--detector-option`` / ``--reference-detector-option KEY=VALUE``) and
+    (``--detector-option`` / ``--reference-detector-option KEY=VALUE``), ``format_options`` (``--format-option
+    FORMAT.KEY=VALUE``) and
     ``progress`` (``--quiet``); ``redetect_interval``, ``fit_iterations`` and ``identity_lambda`` are the API's only."""
 
     mode: Mode = Mode.RELATIVE
@@ -33,6 +34,9 @@ class TransformOptions:
     already extracted from the reference picture."""
     formats: tuple[str, ...] = ("dwpose", "openpose", "npz")
     """Output formats (writer plugins); landmarks.npz is always written."""
+    format_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Options of the output formats, by format, e.g. ``{"openpose": {"variant": "controlnet"}}``
+    (``--format-option openpose.variant=controlnet``); ``context`` and ``fps`` are faceflt's to fill."""
     model_dir: str | None = None
     max_frames: int | None = None
     """Stop after this many driving frames."""

@@ -108,8 +108,10 @@ def frame_for(index: int, size: tuple[int, int], face: np.ndarray, detections: D
 
 
 def write_formats(tmp: Path, formats: Sequence[str], context: OutputContext, flt: np.ndarray, detections: Detections,
-                  status: Sequence[str], pm, draw_resolution: int | None = None, progress: bool = False) -> list[Path]:
-    """Each format's writer at the target its spec names, given what its options ask of the context."""
+                  status: Sequence[str], pm, draw_resolution: int | None = None, progress: bool = False,
+                  format_options: dict[str, dict[str, Any]] | None = None) -> list[Path]:
+    """Each format's writer at the target its spec names, given what its options ask of the context, and the
+    user's options for it (``format_options``, by format)."""
     specs = available_writers(pm)
     targets = {name: specs[name].target(context) if specs[name].target else name for name in formats}
     taken = {"landmarks.npz": "faceflt"}
@@ -132,6 +134,7 @@ def write_formats(tmp: Path, formats: Sequence[str], context: OutputContext, flt
             options["fps"] = context.fps
         if "draw_resolution" in wants and draw_resolution is not None:
             options["draw_resolution"] = draw_resolution
+        options.update((format_options or {}).get(name, {}))
         writer = make_writer(name, target, pm, **options)
         bar = Progress(f"writing {name}", len(flt), progress)
         try:

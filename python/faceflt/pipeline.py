@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from .plugins import (
     get_plugin_manager,
     make_detector,
 )
+from .plugins.manager import check_writer_options
 from .plugins.types import checked
 
 __all__ = ["Mode", "Pipeline", "TransformOptions", "TransformResult", "transform"]
@@ -61,7 +62,12 @@ class Pipeline:
         if unknown:
             raise ValueError(f"unknown output format {', '.join(map(repr, unknown))}; available: {', '.join(sorted(known))} "
                              "(`faceflt plugins` lists them)")
-        self.options = options
+        stray = [f for f in options.format_options if f not in options.formats]
+        if stray:
+            raise ValueError(f"options are given for format {', '.join(map(repr, stray))}, which is not among the formats "
+                             f"written ({', '.join(options.formats) or 'none'})")
+        typed = {f: check_writer_options(f, dict(given), self.pm) for f, given in options.format_options.items()}
+        self.options = replace(options, format_options=typed)
 
     # ---- the stages
 
@@ -149,8 +155,6 @@ class Pipeline:
             close_detector(p.detector)
         interpolated = p.track.interpolated
         if o.retarget_body:
-            from dataclasses import replace
-
             from .retarget import retarget
 
             body, flt, hands = retarget(p.ref_found.body[0], detections.body, flt, detections.hands)
@@ -165,7 +169,7 @@ class Pipeline:
                      driver_shape=p.track.driver.shape_coeffs[0], yaw_pitch_roll=p.track.cameras.yaw_pitch_roll,
                      expression=p.track.cameras.expression_coeffs)
             written = [tmp / "landmarks.npz", *write_formats(tmp, o.formats, context, flt, detections, status, self.pm,
-                                                             o.draw_resolution, o.progress)]
+                                                             o.draw_resolution, o.progress, o.format_options)]
             if o.debug_video:
                 written.append(tmp / f"{source.path.stem}_debug.mp4")
                 debug_video(written[-1], source, flt, detections, p.model, p.reference, p.track.cameras, fps, status,
@@ -242,7 +246,5 @@ def transform(references: str | Path | Sequence[str | Path], driving: str | Path
     detectors and formats the job may name; default: the built-in ones and the installed ``faceflt`` entry points.
     """
     if overrides:
-        from dataclasses import replace
-
         options = replace(options, **overrides)
     return Pipeline(options, pm=pm).run(references, driving, out)

@@ -142,6 +142,20 @@ def _plain(hint: Any) -> type | None:
     return hint if hint in _KINDS else None
 
 
+FILLED_BY_FACEFLT = ("context", "fps")
+"""Writer option fields faceflt fills itself (the job's OutputContext, its frame rate)."""
+
+
+def check_writer_options(name: str, options: dict[str, Any], pm: pluggy.PluginManager | None = None) -> dict[str, Any]:
+    """A format's options as a user gives them, checked before any work (names, types) and typed."""
+    spec = _lookup(available_writers(pm), name, "writer")
+    fields = {f.name for f in dataclasses.fields(spec.options)} - set(FILLED_BY_FACEFLT)
+    unknown = sorted(set(options) - fields)
+    if unknown:
+        raise ValueError(f"format {name!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(fields)) or 'none'}")
+    return _typed(spec, options)
+
+
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False, "on": True, "off": False}
 
 
