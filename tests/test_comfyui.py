@@ -95,6 +95,14 @@ def test_node_declarations_follow_comfyui():
         assert "required" in types and all(isinstance(v, tuple) for v in types["required"].values())
         assert isinstance(cls.RETURN_TYPES, tuple) and callable(getattr(cls, cls.FUNCTION)) and cls.CATEGORY == "faceflt"
     assert NODE_CLASS_MAPPINGS["FLTTransform"].RETURN_TYPES == ("POSE_KEYPOINT", "IMAGE")
+    for cls in NODE_CLASS_MAPPINGS.values():  # every input and output explained where ComfyUI shows it
+        declared = cls.INPUT_TYPES()
+        for spec in [*declared["required"].values(), *declared.get("optional", {}).values()]:
+            assert len(spec) == 2 and spec[1].get("tooltip"), spec
+        assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES)
+    import json
+
+    json.dumps([cls.INPUT_TYPES() for cls in NODE_CLASS_MAPPINGS.values()])  # /object_info serves them as JSON
     assert NODE_CLASS_MAPPINGS["FLTTransform"].INPUT_TYPES()["required"]["mode"][0] == ["relative", "project", "redetect"]
 
 
@@ -200,8 +208,16 @@ def test_images_accept_torch_like_tensors_without_torch():
         def numpy(self):
             return self.a
 
+    class HalfTensor(FakeTensor):  # bfloat16: numpy has no such type, so float() must come first
+        def float(self):
+            return FakeTensor(self.a)
+
+        def numpy(self):
+            raise TypeError("Got unsupported ScalarType BFloat16")
+
     image = np.random.default_rng(0).uniform(0, 1, (2, 4, 5, 3)).astype(np.float32)
     np.testing.assert_array_equal(images_to_numpy(FakeTensor(image)), np.round(image * 255).astype(np.uint8))
+    np.testing.assert_array_equal(images_to_numpy(HalfTensor(image)), np.round(image * 255).astype(np.uint8))
     assert images_to_numpy(np.ones((4, 5, 1), np.float32)).shape == (1, 4, 5, 3)
     with pytest.raises(ValueError, match=r"\(B, H, W, C\)"):
         images_to_numpy(np.ones((4, 5), np.float32))

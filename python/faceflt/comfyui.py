@@ -34,8 +34,9 @@ CATEGORY = "faceflt"
 
 def images_to_numpy(images: Any) -> np.ndarray:
     """ComfyUI IMAGE (B, H, W, C) float in [0, 1], torch or numpy -> uint8 RGB (B, H, W, 3)."""
-    if hasattr(images, "detach"):  # a torch tensor, without importing torch
-        images = images.detach().cpu().numpy()
+    if hasattr(images, "detach"):  # a torch tensor, without importing torch; float32 first (numpy has no bfloat16)
+        images = images.detach().cpu()
+        images = (images.float() if hasattr(images, "float") else images).numpy()
     array = np.asarray(images, np.float32)
     if array.ndim == 3:
         array = array[None]
@@ -101,16 +102,22 @@ class FLTTransform:
     def INPUT_TYPES(cls) -> dict:
         return {
             "required": {
-                "reference": ("IMAGE",),
-                "mode": ([m.value for m in Mode], {"default": Mode.RELATIVE.value}),
-                "smoothing": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1}),
-                "retarget_body": ("BOOLEAN", {"default": False}),
-                "fps": ("FLOAT", {"default": 30.0, "min": 1.0, "max": 240.0, "step": 0.01}),
+                "reference": ("IMAGE", {"tooltip": "the picture of the person to animate, whose face shape is kept"}),
+                "mode": ([m.value for m in Mode], {"default": Mode.RELATIVE.value, "tooltip": "relative: the driver's "
+                         "motion given to the reference's face (best measured); project, redetect: the FLT paper's"}),
+                "smoothing": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1, "tooltip": "zero-lag "
+                              "smoothing of head pose, expression and the driver's landmarks (0: off)"}),
+                "retarget_body": ("BOOLEAN", {"default": False, "tooltip": "give the driving body the reference's limb "
+                                  "lengths (needs reference_pose_keypoint)"}),
+                "fps": ("FLOAT", {"default": 30.0, "min": 1.0, "max": 240.0, "step": 0.01, "tooltip": "the driving "
+                        "video's frame rate (the smoothing's time scale)"}),
             },
             "optional": {
-                "pose_keypoint": ("POSE_KEYPOINT",),
-                "driving_frames": ("IMAGE",),
-                "reference_pose_keypoint": ("POSE_KEYPOINT",),
+                "pose_keypoint": ("POSE_KEYPOINT", {"tooltip": "the driving video as the DWPose (or OpenPose) node gives "
+                                  "it; used instead of driving_frames when both are connected"}),
+                "driving_frames": ("IMAGE", {"tooltip": "the driving video's frames, when no pose_keypoint is connected"}),
+                "reference_pose_keypoint": ("POSE_KEYPOINT", {"tooltip": "the DWPose node's output for the reference "
+                                            "picture, for retarget_body"}),
                 "detector": (["holistic", "dlib"], {"default": "holistic", "tooltip": "for driving_frames: holistic finds "
                              "the body, hands and face (MediaPipe); dlib the face alone. With pose_keypoint, the "
                              "reference's face is found with dlib, whose points match DWPose's."}),
@@ -119,6 +126,8 @@ class FLTTransform:
 
     RETURN_TYPES = ("POSE_KEYPOINT", "IMAGE")
     RETURN_NAMES = ("pose_keypoint", "pose_images")
+    OUTPUT_TOOLTIPS = ("the driving frames' poses with the FLT face, in the driving POSE_KEYPOINT's units",
+                       "those poses drawn as DWPose draws them, for a pose ControlNet or pose guider")
     FUNCTION = "transform"
     CATEGORY = CATEGORY
     DESCRIPTION = ("Facial Landmarks Transformation: keeps the reference picture's face shape, follows the driving "
@@ -251,10 +260,12 @@ class FLTDrawPose:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict:
-        return {"required": {"pose_keypoint": ("POSE_KEYPOINT",)}}
+        return {"required": {"pose_keypoint": ("POSE_KEYPOINT", {"tooltip": "poses from the DWPose, OpenPose or FLT "
+                                                                             "Transform node"})}}
 
     RETURN_TYPES = ("IMAGE",)
     RETURN_NAMES = ("pose_images",)
+    OUTPUT_TOOLTIPS = ("the poses drawn as DWPose draws them",)
     FUNCTION = "draw"
     CATEGORY = CATEGORY
     DESCRIPTION = "Draws POSE_KEYPOINT frames as DWPose does, for a pose ControlNet or pose guider."
