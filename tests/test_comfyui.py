@@ -194,6 +194,49 @@ def test_transform_node_checks_its_numbers_and_speaks_in_its_inputs(model_dir, m
     assert "--" not in str(caught.value) and "detector input" in str(caught.value)
 
 
+def test_progress_and_cancel_inside_comfyui(model_dir, monkeypatch, driving):
+    """Inside ComfyUI (its comfy.utils.ProgressBar and comfy.model_management, faked here as ComfyUI defines them),
+    detecting the driving frames moves the node's bar frame by frame, and Cancel stops the node between frames."""
+    import sys
+    import types
+
+    monkeypatch.setenv("FACEFLT_MODEL_DIR", str(model_dir))
+    frames, _, _ = driving
+    updates, cancel_after = [], [None]
+
+    class ProgressBar:
+        def __init__(self, total):
+            self.total = total
+
+        def update(self, n):
+            updates.append((self.total, n))
+
+    class InterruptProcessingException(Exception):
+        pass
+
+    def throw_exception_if_processing_interrupted():
+        if cancel_after[0] is not None and len(updates) >= cancel_after[0]:
+            raise InterruptProcessingException()
+
+    comfy = types.ModuleType("comfy")
+    utils = types.ModuleType("comfy.utils")
+    management = types.ModuleType("comfy.model_management")
+    utils.ProgressBar = ProgressBar
+    management.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
+    monkeypatch.setitem(sys.modules, "comfy", comfy)
+    monkeypatch.setitem(sys.modules, "comfy.utils", utils)
+    monkeypatch.setitem(sys.modules, "comfy.model_management", management)
+    inputs = dict(reference=frames[:1].astype(np.float32) / 255, mode="relative", smoothing=1.0, retarget_body=False,
+                  fps=30.0, driving_frames=frames[:6].astype(np.float32) / 255, detector="dlib")
+    call("FLTTransform", **inputs)
+    assert updates == [(6, 1)] * 6
+    updates.clear()
+    cancel_after[0] = 2
+    with pytest.raises(InterruptProcessingException):
+        call("FLTTransform", **inputs)
+    assert len(updates) == 2
+
+
 def test_images_accept_torch_like_tensors_without_torch():
     class FakeTensor:  # what the converter needs of a torch tensor
         def __init__(self, a):

@@ -87,12 +87,32 @@ def _frames_from_images(frames: np.ndarray, detector, spec) -> list:
     from .driving import detect_driving
     from .plugins.types import PoseFrame
 
-    found = detect_driving(enumerate(frames), detector, spec=spec)
+    found = detect_driving(enumerate(frames), detector, spec=spec, progress=_comfy_progress(len(frames)))
     size = (frames.shape[2], frames.shape[1])
     whole = lambda key, i: None if getattr(found, key) is None else getattr(found, key)[i]  # noqa: E731
     return [PoseFrame(index=i, image_size=size, face=found.landmarks[i], face_scores=found.confidences[i],
                       body=whole("body", i), body_scores=whole("body_scores", i), hands=whole("hands", i),
                       hand_scores=whole("hand_scores", i)) for i in range(len(frames))]
+
+
+def _comfy_progress(total: int):
+    """ComfyUI's progress bar on the node, moved as frames are detected, and its Cancel heard between frames (in the
+    node's own thread); None outside ComfyUI."""
+    try:
+        from comfy.model_management import throw_exception_if_processing_interrupted
+        from comfy.utils import ProgressBar
+    except ImportError:
+        return None
+    import threading
+
+    bar, node_thread = ProgressBar(total), threading.get_ident()
+
+    def step(n: int) -> None:
+        bar.update(n)
+        if threading.get_ident() == node_thread:
+            throw_exception_if_processing_interrupted()
+
+    return step
 
 
 class FLTTransform:

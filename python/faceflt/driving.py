@@ -5,7 +5,7 @@ and flagged; pose and expression are smoothed without lag."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +45,7 @@ class DrivingTrack:
 
 
 def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_interval: int = 30,
-                   max_frames: int | None = None, progress: bool = False, spec: DetectorSpec | None = None,
+                   max_frames: int | None = None, progress: bool | Callable[[int], None] = False, spec: DetectorSpec | None = None,
                    total: int | None = None) -> Detections:
     """Streams (index, RGB frame) pairs (a FrameSource, or ``enumerate(images)``) once through the detector,
     tracking the face between full detections: the landmarks (and whole-body keypoints, where the detector gives
@@ -53,7 +53,8 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
     not be decoded) is a row without a face. ``spec``: the detector's spec, which says how frames may be given to
     it (crops around the previous face, whole frames, or its own tracking); None: a face detector that takes crops,
     or one that tracks if it has a ``track`` method.
-    ``total``: the frame count, for the progress bar."""
+    ``total``: the frame count, for the progress bar. ``progress``: True for a bar on the terminal, or a callable that
+    hears of every n frames detected (``progress(n)``, from any thread: a host's own progress display)."""
     from .progress import Progress
     from .tracking import Tracker
 
@@ -68,9 +69,16 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
     rows: dict[str, list[np.ndarray]] = {k: [] for k in shapes}
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
-    bar = Progress("detecting", total, progress)
+    report = progress if callable(progress) else None
+    bar = Progress("detecting", total, bool(progress) and report is None)
+
+    def step(n: int = 1) -> None:
+        bar.step(n)
+        if report is not None:
+            report(n)
+
     # a tracking detector that reports frame by frame moves the bar itself
-    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks, on_frame=bar.step)
+    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks, on_frame=step)
 
     name = spec.name if spec is not None else type(detector).__name__
 
@@ -85,7 +93,7 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
             value = getattr(found, key)
             rows[key].append(missing[key] if value is None else value[j].astype(np.float32))
         if not tracker.reports:
-            bar.step()
+            step()
 
     for index, frame in frames:
         if max_frames is not None and index >= max_frames:
