@@ -761,6 +761,16 @@ def test_a_plugin_registered_in_python_with_points_it_could_not_place(tmp_path, 
     class WriterOptions:
         pass
 
+    class DiskFull:
+        def __init__(self, path, options):
+            self.path = path
+
+        def write(self, frame):
+            raise OSError(28, "No space left on device", str(self.path))
+
+        def close(self):
+            pass
+
     class Plugin:
         @hookimpl
         def faceflt_register_detectors(self):
@@ -769,7 +779,8 @@ def test_a_plugin_registered_in_python_with_points_it_could_not_place(tmp_path, 
         @hookimpl
         def faceflt_register_writers(self):
             return [WriterSpec(name="escape", options=WriterOptions, factory=lambda path, o: None, target=lambda c: "../x.csv"),
-                    WriterSpec(name="clash", options=WriterOptions, factory=lambda path, o: None, target=lambda c: "landmarks.npz")]
+                    WriterSpec(name="clash", options=WriterOptions, factory=lambda path, o: None, target=lambda c: "landmarks.npz"),
+                    WriterSpec(name="full", options=WriterOptions, factory=DiskFull, target=lambda c: "x.csv")]
 
     pm = get_plugin_manager(load_entry_points=False)
     pm.register(Plugin())
@@ -788,3 +799,7 @@ def test_a_plugin_registered_in_python_with_points_it_could_not_place(tmp_path, 
         with pytest.raises(ValueError, match=match):
             faceflt.transform(reference, driving, tmp_path / name, pm=pm, **{**common, "formats": (name,)})
         assert not (tmp_path / name).exists() and not (tmp_path / "x.csv").exists()
+    # an OSError while writing names the file where it was going, not the temporary folder already removed
+    with pytest.raises(OSError, match=r"No space left on device, writing: '.*/full/x\.csv'") as caught:
+        faceflt.transform(reference, driving, tmp_path / "full", pm=pm, **{**common, "formats": ("full",)})
+    assert ".partial" not in str(caught.value) and not (tmp_path / "full").exists()

@@ -89,6 +89,11 @@ def output_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
             check_output(out, overwrite)
             shutil.rmtree(out)
         tmp.rename(out)
+    except OSError as e:  # named by where it was going: the temporary folder is gone by the time anyone reads this
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e.filename, (str, os.PathLike)) and str(e.filename).startswith(str(tmp)):
+            raise OSError(e.errno, f"{e.strerror}, writing", str(out) + str(e.filename)[len(str(tmp)):]) from None
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
