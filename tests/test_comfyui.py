@@ -36,7 +36,7 @@ def decode_like_controlnet_aux(document: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def in_pixels(documents: list[dict]) -> list[dict]:
+def as_the_dwpose_node_writes(documents: list[dict]) -> list[dict]:
     """POSE_KEYPOINT as comfyui_controlnet_aux's DWPose node writes it since 2024: the same triplets in pixels of the
     canvas, and the face's 70 points (the body's two eyes added)."""
     out = []
@@ -128,7 +128,7 @@ def test_transform_node_on_pose_keypoint(model_dir, monkeypatch, driving):
     np.testing.assert_array_equal(images, drawn)
     # the DWPose node's own output is in pixels (and its face has 70 points): read as such, the same FLT face comes
     # back, in pixels too, for whatever read the DWPose node's output
-    as_dwpose = in_pixels(docs)
+    as_dwpose = as_the_dwpose_node_writes(docs)
     assert max(as_dwpose[0]["people"][0]["face_keypoints_2d"][0::3]) > 100
     again, images_again = call("FLTTransform", reference=reference[None].astype(np.float32) / 255, mode="relative",
                                smoothing=1.0, retarget_body=False, fps=30.0, pose_keypoint=as_dwpose)
@@ -214,15 +214,15 @@ def test_progress_and_cancel_inside_comfyui(model_dir, monkeypatch, driving):
     class InterruptProcessingException(Exception):
         pass
 
-    def throw_exception_if_processing_interrupted():
-        if cancel_after[0] is not None and len(updates) >= cancel_after[0]:
-            raise InterruptProcessingException()
+    def processing_interrupted():  # Cancel pressed: the flag stays set until ComfyUI's next prompt
+        return cancel_after[0] is not None and len(updates) >= cancel_after[0]
 
     comfy = types.ModuleType("comfy")
     utils = types.ModuleType("comfy.utils")
     management = types.ModuleType("comfy.model_management")
     utils.ProgressBar = ProgressBar
-    management.throw_exception_if_processing_interrupted = throw_exception_if_processing_interrupted
+    management.processing_interrupted = processing_interrupted
+    management.InterruptProcessingException = InterruptProcessingException
     monkeypatch.setitem(sys.modules, "comfy", comfy)
     monkeypatch.setitem(sys.modules, "comfy.utils", utils)
     monkeypatch.setitem(sys.modules, "comfy.model_management", management)
@@ -235,6 +235,29 @@ def test_progress_and_cancel_inside_comfyui(model_dir, monkeypatch, driving):
     with pytest.raises(InterruptProcessingException):
         call("FLTTransform", **inputs)
     assert len(updates) == 2
+    # holistic, the default, follows 40 frames in two graphs at once, each reporting from its own thread
+    updates.clear()
+    cancel_after[0] = None
+    inputs.update(driving_frames=np.concatenate([frames, frames]).astype(np.float32) / 255, detector="holistic")
+    call("FLTTransform", **inputs)
+    assert updates == [(40, 1)] * 40
+    updates.clear()
+    cancel_after[0] = 5
+    with pytest.raises(InterruptProcessingException):
+        call("FLTTransform", **inputs)
+    assert len(updates) < 40
+
+
+def test_node_terms_follow_the_core_messages():
+    """Each command-line phrase the node rewrites in its own terms is still in the messages faceflt raises."""
+    from pathlib import Path
+
+    import faceflt
+    from faceflt import comfyui
+
+    source = "".join(p.read_text() for p in Path(faceflt.__file__).parent.rglob("*.py") if p.name != "comfyui.py")
+    for cli, _ in (*comfyui._NODE_TERMS, *comfyui._KEYPOINT_TERMS):
+        assert cli in source, cli
 
 
 def test_images_accept_torch_like_tensors_without_torch():

@@ -285,7 +285,7 @@ def test_bad_options_say_what_is_allowed():
         make_detector("holistic", workers=0)
     with pytest.raises(ValueError, match=r"min_visibility must be in \[0, 1\], got 2"):
         make_detector("holistic", min_visibility=2)
-    with pytest.raises(ValueError, match=r"holistic_hands must be true or false \(or yes / no, 1 / 0\), got 'maybe'"):
+    with pytest.raises(ValueError, match=r"holistic_hands must be true or false \(or yes / no, on / off, 1 / 0\), got 'maybe'"):
         make_detector("holistic", holistic_hands="maybe")
     from faceflt.cli import _detector_options
     from faceflt.plugins.manager import _options, available_detectors

@@ -68,7 +68,7 @@ def test_unknown_names_and_options_say_what_exists():
         make_detector("nope")
     with pytest.raises(ValueError, match=r"'dlib' has no option upsampel; its options are: predictor, upsample"):
         make_detector("dlib", upsampel=2)
-    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, dwpose-png, mediapipe, mimicmotion, npz, openpose"):
+    with pytest.raises(ValueError, match=r"unknown writer 'gif'; available: dwpose, dwpose-png, (face-csv, )?mediapipe, mimicmotion, npz, openpose"):
         make_writer("gif", "out")
 
 
@@ -135,8 +135,18 @@ def test_a_broken_plugin_is_named_with_how_to_run_without_it(tmp_path, monkeypat
 
     pm = get_plugin_manager(load_entry_points=False)
     pm.register(One(), name="one")
-    with pytest.raises(TypeError, match="plugin 'one''s faceflt_register_detectors returned a DetectorSpec; it must return a list"):
+    with pytest.raises(TypeError, match="plugin 'one': faceflt_register_detectors returned a DetectorSpec; it must return a list"):
         available_detectors(pm)
+
+    class Lambda:  # a spec holding a lambda is a new object each call: still named
+        @hookimpl
+        def faceflt_register_writers(self):
+            return WriterSpec(name="w", options=type("O", (), {}), factory=lambda path, o: None)
+
+    pm = get_plugin_manager(load_entry_points=False)
+    pm.register(Lambda(), name="lambda")
+    with pytest.raises(TypeError, match="plugin 'lambda': faceflt_register_writers returned a WriterSpec"):
+        available_writers(pm)
     pm = get_plugin_manager(load_entry_points=False)
     pm.register(Twin(), name="twin")
     with pytest.raises(ValueError, match="two plugins register a detector named 'dlib': plugin '.*' and plugin '.*'"):
@@ -177,6 +187,23 @@ def test_a_detector_option_without_default_is_asked_for():
     pm.register(Plugin())
     with pytest.raises(ValueError, match=r"'needy' needs the option path \(on the command line: --detector-option path=\.\.\.\)"):
         make_detector("needy", pm)
+
+    @dataclasses.dataclass(frozen=True)
+    class WriterNeeds:
+        context: object  # faceflt's to fill: never asked of the user
+        url: str
+
+    class Writes:
+        @hookimpl
+        def faceflt_register_writers(self):
+            return [WriterSpec(name="upload", options=WriterNeeds, factory=lambda path, o: None)]
+
+    from faceflt.plugins.manager import check_writer_options
+
+    pm.register(Writes())
+    with pytest.raises(ValueError, match=r"format 'upload' needs the option url \(--format-option upload\.url=\.\.\.\)"):
+        check_writer_options("upload", {}, pm)
+    assert check_writer_options("upload", {"url": "x"}, pm) == {"url": "x"}
 
 
 def test_an_unexpected_error_is_one_line_that_says_where(monkeypatch, capsys):

@@ -535,6 +535,9 @@ def test_format_options_from_the_command_line(tmp_path, capsys, reference, drivi
     document = json.loads(sorted((out / "openpose").iterdir())[0].read_text())
     assert "canvas_width" in document and len(document["people"][0]["face_keypoints_2d"]) == 68 * 3
     for options, match in ((["--format-option", "openpose.varaint=x"], "format 'openpose' has no option varaint; its options are: variant"),
+                           (["--format-option", "openpose.variant=controlnett"],
+                            "openpose option variant must be one of 'openpose', 'controlnet', got 'controlnett'"),
+                           (["--format-option", "openpose.variant"], "--format-option expects FORMAT.KEY=VALUE, got 'openpose.variant'"),
                            (["--format-option", "dwpose.draw_resolution=1"], "options are given for format 'dwpose', which is not among"),
                            (["--format-option", "openpose.fps=3"], "format 'openpose' has no option fps"),
                            (["--format-option", "openpose=3"], "--format-option expects FORMAT.KEY=VALUE, got 'openpose=3'")):
@@ -753,8 +756,12 @@ def test_a_plugin_registered_in_python_with_points_it_could_not_place(tmp_path, 
                 return [found.landmarks]
             if self.answer == "468":
                 return Detections(np.zeros((len(images), 468, 2)), np.ones((len(images), 468)), found.boxes, "mediapipe468")
+            if self.answer == "dict":
+                return {"landmarks": found.landmarks}
             landmarks, confidences = found.landmarks.copy(), found.confidences.copy()
             landmarks[:, 2:5], confidences[:, 2:5] = np.nan, 0.0
+            if self.answer == "eyes":
+                landmarks[:, 36] = np.nan
             return dataclasses.replace(found, landmarks=landmarks, confidences=confidences)
 
     @dataclasses.dataclass(frozen=True)
@@ -789,11 +796,17 @@ def test_a_plugin_registered_in_python_with_points_it_could_not_place(tmp_path, 
     result = faceflt.transform(reference, driving, tmp_path / "o", pm=pm, **common)
     assert result.valid.all() and np.isfinite(result.landmarks).all()
     for answer, error, match in (("list", TypeError, "detector 'occluded' returned list; detect.. and track.. return"),
-                                 ("468", ValueError, "detector 'occluded' gives 'mediapipe468' landmarks; FLT takes the 68")):
+                                 ("468", ValueError, "detector 'occluded' gives 'mediapipe468' landmarks; FLT takes the 68"),
+                                 ("eyes", ValueError, "the outer eye corners were not found in the reference picture")):
         with pytest.raises(error, match=match):
             faceflt.transform(reference, driving, tmp_path / answer, pm=pm, **common, detector_options={"answer": answer},
                               reference_detector_options={"answer": answer})
         assert not (tmp_path / answer).exists()
+    # the driving video's detector alone, checked as the tracker takes its answer (before it reads it)
+    for answer, error in (("dict", TypeError), ("468", ValueError)):
+        with pytest.raises(error, match="detector 'occluded'"):
+            faceflt.transform(reference, driving, tmp_path / answer, pm=pm, **{**common, "reference_detector": "dlib"},
+                              detector_options={"answer": answer})
     for name, match in (("escape", "format 'escape' names its output '../x.csv'"),
                         ("clash", "format 'clash' would write 'landmarks.npz', which 'faceflt' writes too")):
         with pytest.raises(ValueError, match=match):

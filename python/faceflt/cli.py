@@ -217,8 +217,9 @@ def _format_options(pairs: list[str]) -> dict:
     """FORMAT.KEY=VALUE pairs -> {format: {key: "value"}}; the plugin manager reads each value as its option's type."""
     out: dict[str, dict] = {}
     for pair in pairs:
+        setting = pair.partition("=")[0]
         name, dot, rest = pair.partition(".")
-        if not dot or not name:
+        if "=" not in pair or "." not in setting or not name:
             raise InputError(f"--format-option expects FORMAT.KEY=VALUE, got {pair!r}")
         out.setdefault(name, {}).update(_detector_options([rest], "--format-option"))
     return out
@@ -523,18 +524,27 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _origin(error: BaseException, outside_only: bool = False) -> str:
-    """' (raised in FILE:LINE, in FUNCTION)' for the innermost frame of the error's traceback that is neither Python's
-    nor numpy's: a plugin's code, or faceflt's (left out with ``outside_only``: faceflt's own messages say enough)."""
+    """' (raised in FILE:LINE, in FUNCTION)' for the innermost frame of the error's traceback that is not Python's, numpy's
+    or pluggy's: a plugin's code, or faceflt's (left out with ``outside_only``: faceflt's own messages say enough)."""
     import sysconfig
     import traceback
 
     import numpy
+    import pluggy
 
-    libraries = (Path(sysconfig.get_paths()["stdlib"]).resolve(), Path(numpy.__file__).parent.resolve())
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    packages = (Path(numpy.__file__).parent.resolve(), Path(pluggy.__file__).parent.resolve())
+
+    def library(path: Path) -> bool:  # the standard library is not its site-packages (where plugins are installed)
+        return (any(path.is_relative_to(p) for p in packages)
+                or path.is_relative_to(stdlib) and not {"site-packages", "dist-packages"} & set(path.parts))
+
     package = Path(__file__).parent.resolve()
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.startswith("<"):  # <frozen importlib._bootstrap> and the like
+            continue
         path = Path(frame.filename).resolve()
-        if any(path.is_relative_to(library) for library in libraries):
+        if library(path):
             continue
         if outside_only and path.is_relative_to(package):
             return ""

@@ -96,21 +96,20 @@ def _frames_from_images(frames: np.ndarray, detector, spec) -> list:
 
 
 def _comfy_progress(total: int):
-    """ComfyUI's progress bar on the node, moved as frames are detected, and its Cancel heard between frames (in the
-    node's own thread); None outside ComfyUI."""
+    """ComfyUI's progress bar on the node, moved as frames are detected, and its Cancel heard between frames; None
+    outside ComfyUI. A detector may report from its own threads (holistic's graphs): the interruption raised there
+    reaches the node through the detector, which waits for every thread before it raises."""
     try:
-        from comfy.model_management import throw_exception_if_processing_interrupted
+        from comfy.model_management import InterruptProcessingException, processing_interrupted
         from comfy.utils import ProgressBar
     except ImportError:
         return None
-    import threading
-
-    bar, node_thread = ProgressBar(total), threading.get_ident()
+    bar = ProgressBar(total)
 
     def step(n: int) -> None:
         bar.update(n)
-        if threading.get_ident() == node_thread:
-            throw_exception_if_processing_interrupted()
+        if processing_interrupted():
+            raise InterruptProcessingException()
 
     return step
 
@@ -177,7 +176,7 @@ class FLTTransform:
             finally:
                 close_detector(found)
         except (InputError, ImportError) as e:  # the core's messages name the command line's options
-            raise type(e)(_in_node_terms(str(e))) from None
+            raise type(e)(_in_node_terms(str(e), pose_keypoint is not None)) from None
         if retarget_body:
             frames = _retarget(frames, _frames_from_pose_keypoint(reference_pose_keypoint)[0])
         # in the driving POSE_KEYPOINT's own units, so that whatever read it reads this; from frames, in pixels as
@@ -223,13 +222,16 @@ def _check_ranges(declared: dict, **values: float) -> None:
 
 
 _NODE_TERMS = (("try another --detector", "set the detector input to the other detector"),
-               ("another --reference-detector", "the other detector input"),
+               ("another --reference-detector", "another reference image"),
                ("use --detector dlib", "set the detector input to dlib"))
 """The command line's options, where a core message names one, as this node's inputs."""
+_KEYPOINT_TERMS = (("try another --detector", "check that the DWPose node detects faces (detect_face: enable)"),
+                   ("another --reference-detector", "another reference image"))
+"""The same where the driving faces come from POSE_KEYPOINT (the detector input is not used then)."""
 
 
-def _in_node_terms(message: str) -> str:
-    for cli, node in _NODE_TERMS:
+def _in_node_terms(message: str, from_keypoints: bool = False) -> str:
+    for cli, node in _KEYPOINT_TERMS if from_keypoints else _NODE_TERMS:
         message = message.replace(cli, node)
     return message
 

@@ -14,7 +14,7 @@ from . import _core
 from .errors import InputError
 from .fitting import Cameras, FitOptions, FitResult, fit, fit_identity
 from .plugins import Detections, DetectorSpec
-from .plugins.types import MIN_FACE_POINTS, checked
+from .plugins.types import face_found
 from .smoothing import runs, smooth
 
 __all__ = ["DrivingTrack", "detect_driving", "fit_driving", "fit_reference", "identity_options"]
@@ -78,12 +78,10 @@ def detect_driving(frames: Iterable[tuple[int, np.ndarray]], detector, redetect_
             report(n)
 
     # a tracking detector that reports frame by frame moves the bar itself
-    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks, on_frame=step)
-
     name = spec.name if spec is not None else type(detector).__name__
+    tracker = Tracker(detector, redetect_interval, crops=crops, tracks=tracks, on_frame=step, name=name)
 
     def add(index: int, found: Detections, j: int) -> None:
-        found = checked(found, name)
         while len(rows["landmarks"]) < index:  # frames that could not be decoded: rows without a face
             for k in shapes:
                 rows[k].append(missing[k])
@@ -151,7 +149,7 @@ def fit_driving(model, landmarks: np.ndarray, confidences: np.ndarray, size: tup
         raise ValueError(f"smoothing must be 0 (off) or more, got {smoothing}")
     if max_gap < 0:
         raise ValueError(f"max_gap must be 0 or more, got {max_gap}")
-    seen = np.flatnonzero(np.isfinite(lms).all(-1).sum(-1) >= MIN_FACE_POINTS)
+    seen = np.flatnonzero(face_found(lms))
     if len(seen) == 0:
         raise InputError("no face was found in any driving frame; check the video, or try another --detector")
     sample = seen[np.linspace(0, len(seen) - 1, min(20, len(seen))).astype(int)]

@@ -35,7 +35,7 @@ from . import _core
 from .driving import DrivingTrack
 from .errors import InputError
 from .fitting import Cameras, FitResult, fuse, lift
-from .plugins.types import MIN_FACE_POINTS
+from .plugins.types import MIN_FACE_POINTS, checked, face_found
 from .progress import Progress
 from .smoothing import lowpass
 
@@ -142,7 +142,7 @@ def driver_neutral(model, track: DrivingTrack) -> Neutral:
     frontal, closed-mouth frames gives that expression to its neutral face: the output keeps the
     reference's identity there and the driver's motion around it, not the held expression."""
     shape = track.driver.shape_coeffs[0]
-    usable = track.valid & ~track.interpolated & (np.isfinite(track.landmarks).all(-1).sum(-1) >= MIN_FACE_POINTS)
+    usable = track.valid & ~track.interpolated & face_found(track.landmarks)
     rows = np.flatnonzero(usable)
     fits = track.cameras.select(rows)
     lifted = lift(model, shape, fits, track.landmarks[rows])
@@ -288,7 +288,7 @@ def redetect(model, reference: Reference, track: DrivingTrack, detector, progres
         renders = renderer.render_batch(fused.vertices, track.cameras.select(chunk)).rgba[..., :3]
         # The face box is known (the projected fused face), so face detection is skipped on the render.
         boxes = np.stack([bbox(face) for face in fused.landmarks])
-        out[chunk] = detector.detect(list(renders), boxes=boxes).landmarks
+        out[chunk] = checked(detector.detect(list(renders), boxes=boxes), type(detector).__name__, len(chunk)).landmarks
         bar.step(len(chunk))
     bar.close()
     return out

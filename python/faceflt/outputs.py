@@ -119,7 +119,7 @@ def write_formats(tmp: Path, formats: Sequence[str], context: OutputContext, flt
     user's options for it (``format_options``, by format)."""
     specs = available_writers(pm)
     targets = {name: specs[name].target(context) if specs[name].target else name for name in formats}
-    taken = {"landmarks.npz": "faceflt"}
+    taken = {"landmarks.npz": "faceflt", f"{context.stem}_debug.mp4": "faceflt's --debug-video"}
     for name, target in targets.items():
         if not isinstance(target, str) or target in ("", ".", "..") or Path(target).name != target or target.startswith("."):
             raise ValueError(f"format {name!r} names its output {target!r}; a writer's target is one file or folder name "

@@ -66,8 +66,8 @@ class Pipeline:
         if stray:
             raise ValueError(f"options are given for format {', '.join(map(repr, stray))}, which is not among the formats "
                              f"written ({', '.join(options.formats) or 'none'})")
-        typed = {f: check_writer_options(f, dict(given), self.pm) for f, given in options.format_options.items()}
-        self.options = replace(options, format_options=typed)
+        typed = {f: check_writer_options(f, dict(options.format_options.get(f, {})), self.pm) for f in options.formats}
+        self.options = replace(options, format_options={f: given for f, given in typed.items() if given})
 
     # ---- the stages
 
@@ -82,6 +82,9 @@ class Pipeline:
                 raise InputError(f"{path}: {count} faces in the reference picture; crop it to the one person to animate")
         eyes = np.linalg.norm(found.landmarks[:, 45] - found.landmarks[:, 36], axis=-1)
         for path, eye in zip(references, eyes):
+            if not np.isfinite(eye):
+                raise InputError(f"{path}: the outer eye corners were not found in the reference picture; use a picture where "
+                                 "both eyes are visible")
             if eye < MIN_REFERENCE_EYES:
                 raise InputError(f"{path}: the face in the reference picture is too small ({eye:.0f} px between the outer eye "
                                  f"corners, at least {MIN_REFERENCE_EYES} needed) to take its shape from; use a larger picture")
@@ -181,7 +184,7 @@ class Pipeline:
 
     def _summary(self, p: Prepared, flt, valid, out: Path, outputs, seconds: float) -> str:
         o, source, fps = self.options, p.source, p.track.fps
-        found = int(np.isfinite(p.detections.landmarks).all(-1).any(-1).sum())
+        found = int(p.detections.found.sum())
         damage = ""
         if source.lost:
             damage += f" {source.lost} frames could not be decoded (corrupt); they are kept as rows without a face."

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 
 from .plugins import Detections
+from .plugins.types import checked
 
 __all__ = ["Tracker", "bbox", "region_around", "shifted"]
 
@@ -39,11 +40,12 @@ class Tracker:
     """The most frames in a chunk."""
 
     def __init__(self, detector, interval: int, crops: bool = True, tracks: bool = False,
-                 on_frame: Callable[[int], None] | None = None) -> None:
+                 on_frame: Callable[[int], None] | None = None, name: str = "") -> None:
         """crops: False for whole frames only (DetectorSpec.crops); tracks: the detector follows the person itself
         (DetectorSpec.tracks) and gets the frames, in order and in chunks, through its ``track``; on_frame: called
         with n as such a detector finishes n more frames, where its ``track`` takes ``progress``."""
         self.detector, self.interval, self.crops, self.tracks = detector, interval, crops, tracks
+        self.name = name or type(detector).__name__  # what errors call it
         self.on_frame = on_frame
         self.reports = on_frame is not None and tracks and "progress" in inspect.signature(detector.track).parameters
         """Whether on_frame hears of each frame from the detector (else a chunk is done all at once)."""
@@ -69,24 +71,25 @@ class Tracker:
             found = self.detector.track(frames, self.first, progress=self.on_frame)
         else:
             found = self.detector.track(frames, self.first)
+        found = checked(found, self.name, len(frames))
         done = [(index, found, j) for j, (index, _) in enumerate(self.pending)]
         self.first, self.pending = False, []
         return done
 
     def detect(self, frame: np.ndarray) -> Detections:
         if not self.crops:
-            return self.detector.detect([frame])
+            return checked(self.detector.detect([frame]), self.name, 1)
         found = None
         if self.region is not None and self.since_full < self.interval:
             x0, y0, x1, y1 = self.region
-            found = self.detector.detect([np.ascontiguousarray(frame[y0:y1, x0:x1])])
+            found = checked(self.detector.detect([np.ascontiguousarray(frame[y0:y1, x0:x1])]), self.name, 1)
             if found.found[0]:
                 found = shifted(found, np.array([x0, y0], np.float32))
                 self.since_full += 1
             else:
                 found = None
         if found is None:
-            found = self.detector.detect([frame])
+            found = checked(self.detector.detect([frame]), self.name, 1)
             self.since_full = 0
         self.region = region_around(bbox(found.landmarks[0]), frame.shape[1], frame.shape[0]) if found.found[0] else None
         return found

@@ -73,7 +73,10 @@ def _leave_out(plugin: str) -> str:
     """How to run without one entry-point plugin."""
     from importlib.metadata import entry_points
 
-    others = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name != plugin]
+    wanted = os.environ.get(LOAD_ENV)
+    loaded = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)] if wanted is None else [
+        n.strip() for n in wanted.split(",") if n.strip()]
+    others = [name for name in loaded if name != plugin]
     return f"{LOAD_ENV}={','.join(others)} leaves it out" if others else f"{LOAD_ENV}= loads no plugin"
 
 
@@ -81,12 +84,12 @@ def _collect(pm: pluggy.PluginManager, hook: str, kind: type, what: str) -> dict
     found: dict[str, Any] = {}
     for specs in getattr(pm.hook, hook)():
         if not isinstance(specs, (list, tuple)):
-            raise TypeError(f"{_registering(pm, hook, lambda r: r == specs)}'s {hook} returned a {type(specs).__name__}; it must "
-                            f"return a list of {kind.__name__}")
+            raise TypeError(f"{_registering(pm, hook, lambda r: _alike(r, specs))}: {hook} returned a {type(specs).__name__}; "
+                            f"it must return a list of {kind.__name__}")
         for spec in specs:
             if not isinstance(spec, kind):
-                raise TypeError(f"{_registering(pm, hook, lambda r: spec in r)}'s {hook} returned {spec!r} in its list; expected "
-                                f"{kind.__name__}")
+                raise TypeError(f"{_registering(pm, hook, lambda r: any(_alike(x, spec) for x in r))}: {hook} returned "
+                                f"{spec!r} in its list; expected {kind.__name__}")
             if not dataclasses.is_dataclass(spec.options):
                 raise TypeError(f"{what} {spec.name!r}: options must be a dataclass type, got {spec.options!r}")
             if spec.name in found:
@@ -97,12 +100,17 @@ def _collect(pm: pluggy.PluginManager, hook: str, kind: type, what: str) -> dict
     return dict(sorted(found.items()))
 
 
+def _alike(a: Any, b: Any) -> bool:
+    """The same answer of a hook called twice: equal, or of one type and name (a spec holding a lambda is new each call)."""
+    return a == b or (type(a) is type(b) and getattr(a, "name", None) is not None and getattr(a, "name", None) == getattr(b, "name", None))
+
+
 def _registering(pm: pluggy.PluginManager, hook: str, test, every: bool = False) -> str:
     """The plugin(s) whose ``hook`` returns what ``test`` accepts (called again, on the error path only)."""
     names = []
     for impl in getattr(pm.hook, hook).get_hookimpls():
         result = impl.function()
-        if test(result) or test(result if isinstance(result, (list, tuple)) else [result]):
+        if test(result if isinstance(result, (list, tuple)) else [result]) or test(result):
             names.append(f"plugin {impl.plugin_name!r}")
     return (" and ".join(names) if every else names[0]) if names else "a plugin"
 
@@ -131,7 +139,7 @@ def _options(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> Any:
     return spec.options(**_typed(spec, options))
 
 
-_KINDS = {bool: "true or false (or yes / no, 1 / 0)", int: "a whole number", float: "a number"}
+_KINDS = {bool: "true or false (or yes / no, on / off, 1 / 0)", int: "a whole number", float: "a number"}
 
 
 def _plain(hint: Any) -> type | None:
@@ -153,6 +161,11 @@ def check_writer_options(name: str, options: dict[str, Any], pm: pluggy.PluginMa
     unknown = sorted(set(options) - fields)
     if unknown:
         raise ValueError(f"format {name!r} has no option {', '.join(unknown)}; its options are: {', '.join(sorted(fields)) or 'none'}")
+    needed = [f.name for f in dataclasses.fields(spec.options) if f.init and f.name in fields and f.name not in options
+              and f.name != "draw_resolution" and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if needed:
+        raise ValueError(f"format {name!r} needs the option {', '.join(needed)} "
+                         f"({' '.join(f'--format-option {name}.{n}=...' for n in needed)})")
     return _typed(spec, options)
 
 
@@ -182,6 +195,11 @@ def _typed(spec: DetectorSpec | WriterSpec, options: dict[str, Any]) -> dict[str
         return options
     typed = dict(options)
     for key, value in options.items():
+        if typing.get_origin(hints.get(key)) is typing.Literal:
+            choices = typing.get_args(hints[key])
+            if value not in choices:
+                raise ValueError(f"{spec.name} option {key} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+            continue
         sequence = _sequence(hints.get(key))
         if sequence is not None and isinstance(value, str):
             container, item = sequence

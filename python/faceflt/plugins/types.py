@@ -8,7 +8,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Detections", "Detector", "DetectorSpec", "MIN_FACE_POINTS", "checked", "OutputContext", "PoseFrame", "Writer", "WriterSpec", "SCHEMES", "rgb_image"]
+__all__ = ["Detections", "Detector", "DetectorSpec", "MIN_FACE_POINTS", "checked", "face_found", "OutputContext", "PoseFrame", "Writer", "WriterSpec", "SCHEMES", "rgb_image"]
 
 
 def rgb_image(image, detector: str, index: int) -> np.ndarray:
@@ -20,6 +20,13 @@ def rgb_image(image, detector: str, index: int) -> np.ndarray:
 
 MIN_FACE_POINTS = 20
 """A face with fewer landmarks than this (the rest NaN) counts as not found, as in the driving video's fits."""
+
+def face_found(landmarks: np.ndarray) -> np.ndarray:
+    """(..., K, 2) landmarks -> bool (...): a face is there where at least MIN_FACE_POINTS of its points are (all of a
+    scheme with fewer points); the others may be NaN, points the detector could not place."""
+    points = np.isfinite(landmarks).all(axis=-1).sum(axis=-1)
+    return points >= min(MIN_FACE_POINTS, landmarks.shape[-2])
+
 
 #: Landmark schemes a detector may produce, with their point counts.
 SCHEMES = {"ibug68": 68, "mediapipe468": 468, "mediapipe478": 478, "dwpose133": 133}
@@ -71,9 +78,8 @@ class Detections:
 
     @property
     def found(self) -> np.ndarray:
-        """bool (B,): images where a face was found (at least MIN_FACE_POINTS of its points, or all of a smaller scheme)."""
-        points = np.isfinite(self.landmarks).all(axis=2).sum(axis=1)
-        return points >= min(MIN_FACE_POINTS, self.landmarks.shape[1])
+        """bool (B,): images where a face was found (``face_found``)."""
+        return face_found(self.landmarks)
 
 
 def checked(found: Any, detector: str, count: int | None = None) -> Detections:

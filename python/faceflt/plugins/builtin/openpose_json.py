@@ -91,13 +91,21 @@ def pose_to_openpose(frame: PoseFrame, variant: Literal["openpose", "controlnet"
     return document
 
 
+_PARTS = ("pose_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d")
+
+
+def _present(person: dict) -> np.ndarray:
+    """(N, 2): every point of a person's 2D parts whose confidence is above 0."""
+    parts = [np.asarray(person[key], np.float64).reshape(-1, 3) for key in _PARTS
+             if isinstance(person.get(key), list) and person[key] and len(person[key]) % 3 == 0]
+    return np.concatenate([t[t[:, 2] > 0, :2] for t in parts]) if parts else np.zeros((0, 2))
+
+
 def _main_person(people: list[dict]) -> int:
     """The person whose present points span the largest box (the one the video is of, where others pass behind):
     OpenPose and DWPose list people in their detector's order, which changes from frame to frame."""
     def span(person: dict) -> float:
-        triplets = [np.asarray(v, np.float64).reshape(-1, 3) for v in person.values() if isinstance(v, list) and v
-                    and len(v) % 3 == 0]
-        present = np.concatenate([t[t[:, 2] > 0, :2] for t in triplets]) if triplets else np.zeros((0, 2))
+        present = _present(person)
         return float(np.prod(np.ptp(present, axis=0))) if len(present) >= 2 else -1.0
 
     return max(range(len(people)), key=lambda i: span(people[i])) if len(people) > 1 else 0
@@ -105,14 +113,7 @@ def _main_person(people: list[dict]) -> int:
 
 def in_pixels(document: dict) -> bool:
     """Whether a ControlNet-layout document's coordinates are pixels (DWPose's node) rather than normalised."""
-    for person in document.get("people") or []:
-        for key in ("pose_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d", "hand_right_keypoints_2d"):
-            values = person.get(key)
-            if values:
-                arr = np.asarray(values, np.float64).reshape(-1, 3)
-                if (np.abs(arr[arr[:, 2] > 0, :2]) > NORMALISED_LIMIT).any():
-                    return True
-    return False
+    return any((np.abs(_present(person)) > NORMALISED_LIMIT).any() for person in document.get("people") or [])
 
 
 def read_openpose(document: dict, image_size: tuple[int, int] | None = None, index: int = 0) -> PoseFrame:
@@ -208,8 +209,9 @@ class PoseKeypointOptions:
 
 
 class PoseKeypointWriter:
-    """One JSON file holding ComfyUI's POSE_KEYPOINT: a list with one ControlNet-layout document per frame, as
-    comfyui_controlnet_aux's DWPose node outputs it and its "Save Pose Keypoints" node writes it."""
+    """One JSON file holding ComfyUI's POSE_KEYPOINT: a list with one ControlNet-layout document per frame, the layout
+    comfyui_controlnet_aux's "Save Pose Keypoints" node writes; normalised, with 68 face points, as its OpenPose node
+    gives it (its DWPose node gives pixels and 70 points: its readers, and faceflt's, take both)."""
 
     def __init__(self, path: Path, options: PoseKeypointOptions) -> None:
         self._path = path if path.suffix == ".json" else path.with_suffix(".json")
