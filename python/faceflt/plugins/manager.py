@@ -52,8 +52,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     from importlib.metadata import entry_points
 
     installed = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    wanted = os.environ.get(LOAD_ENV)
-    names = list(installed) if wanted is None else [n.strip() for n in wanted.split(",") if n.strip()]
+    names = _wanted(installed)
     unknown = [n for n in names if n not in installed]
     if unknown:
         raise ValueError(f"{LOAD_ENV} names {', '.join(map(repr, unknown))}, which no installed plugin is; installed: "
@@ -69,14 +68,17 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
                               f"fix or uninstall it, or run without it ({_leave_out(name)})") from e
 
 
+def _wanted(installed) -> list[str]:
+    """The entry-point plugins to load: those named in $FACEFLT_LOAD_PLUGINS, or every installed one when it is unset."""
+    wanted = os.environ.get(LOAD_ENV)
+    return list(installed) if wanted is None else [n.strip() for n in wanted.split(",") if n.strip()]
+
+
 def _leave_out(plugin: str) -> str:
     """How to run without one entry-point plugin."""
     from importlib.metadata import entry_points
 
-    wanted = os.environ.get(LOAD_ENV)
-    loaded = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)] if wanted is None else [
-        n.strip() for n in wanted.split(",") if n.strip()]
-    others = [name for name in loaded if name != plugin]
+    others = [name for name in _wanted([ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)]) if name != plugin]
     return f"{LOAD_ENV}={','.join(others)} leaves it out" if others else f"{LOAD_ENV}= loads no plugin"
 
 
