@@ -58,7 +58,6 @@ def numpy_to_images(frames: np.ndarray) -> Any:
 
 def _frames_from_pose_keypoint(pose_keypoint: list) -> list:
     from .plugins.builtin.openpose_json import read_openpose
-    from .plugins.types import PoseFrame
 
     if not isinstance(pose_keypoint, list) or not pose_keypoint:
         raise ValueError("POSE_KEYPOINT must be a non-empty list, one entry per frame (from the DWPose node)")
@@ -74,12 +73,7 @@ def _frames_from_pose_keypoint(pose_keypoint: list) -> list:
             raise ValueError(f"POSE_KEYPOINT frame {i} is {doc['canvas_width']}x{doc['canvas_height']} where frame 0 is "
                              f"{pose_keypoint[0]['canvas_width']}x{pose_keypoint[0]['canvas_height']}: one video's frames "
                              "share one size (an IMAGE batch does)")
-        if doc.get("people"):
-            frames.append(read_openpose(doc, index=i))
-        else:  # no person in this frame
-            size = (int(doc["canvas_width"]), int(doc["canvas_height"]))
-            frames.append(PoseFrame(index=i, image_size=size, face=np.full((68, 2), np.nan, np.float32),
-                                    face_scores=np.zeros(68, np.float32)))
+        frames.append(read_openpose(doc, index=i))  # a frame with nobody in it: a frame without a face
     return frames
 
 

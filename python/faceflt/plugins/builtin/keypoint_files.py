@@ -93,12 +93,7 @@ def read_keypoints(path: str | Path, image_size: tuple[int, int] | None = None) 
             raise ValueError(f"{path}: expected a list of pose dicts (a POSE_KEYPOINT export or DWPose dicts)")
         for i, pose in enumerate(poses):
             if "people" in pose:  # POSE_KEYPOINT / OpenPose layout: a frame without a person has no face
-                if pose["people"]:
-                    yield read_openpose(pose, image_size=image_size, index=i)
-                else:
-                    size = (int(pose["canvas_width"]), int(pose["canvas_height"])) if "canvas_width" in pose else image_size
-                    yield PoseFrame(index=i, image_size=size, face=np.full((68, 2), np.nan, np.float32),
-                                    face_scores=np.zeros(68, np.float32))
+                yield read_openpose(pose, image_size=image_size, index=i)
             else:
                 if image_size is None:
                     raise ValueError(f"{path}: DWPose dicts hold normalised coordinates; pass image_size=(width, height)")
